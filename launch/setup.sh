@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what df11 needs to build and test on Debian 12. Idempotent: when
+# every package is present it changes nothing and makes no network call.
+#
+#   bash launch/setup.sh
+set -euo pipefail
+
+# Each package, and what uses it.
+PACKAGES=(
+  bazel-bootstrap          # the build (Bazel 4.2.3, offline WORKSPACE mode)
+  build-essential          # gcc/g++ for Bazel's C++ toolchain
+  python3                  # test-result counting in launch/df11, bench scripts
+  libabsl-dev              # absl::Status, flags, strings
+  libgtest-dev             # unit tests
+  libgmock-dev             # gtest matchers
+  protobuf-compiler        # protoc for proto/ codegen
+  protobuf-compiler-grpc   # grpc_cpp_plugin
+  libprotobuf-dev          # protobuf runtime
+  libgrpc++-dev            # gRPC runtime
+  libicu-dev               # loader/tokenizer: Unicode classes and NFC/NFKC
+  nlohmann-json3-dev       # loader/tokenizer, loader/cli: JSON (tokenizer.json)
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  SUDO=sudo
+  command -v sudo >/dev/null || {
+    echo "setup: error: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+  }
+else
+  SUDO=
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! $SUDO apt-get update -q; then
+  echo "setup: error: apt-get update failed; is a Debian mirror reachable?" >&2
+  exit 1
+fi
+if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+  echo "setup: error: could not install: ${missing[*]}" >&2
+  echo "setup: df11 needs Debian 12 (bookworm) package versions of these." >&2
+  exit 1
+fi
+echo "setup: done"

@@ -1,0 +1,19 @@
+// The `df11` tool's subcommands. Each one lives in its own <name>_command.cc,
+// defines its own flags with ABSL_FLAG, and returns the process exit code.
+//
+// `args` are the positional arguments after the command name; flags have
+// already been parsed by absl::ParseCommandLine in main.
+#ifndef DF11_LOADER_CLI_COMMANDS_H_
+#define DF11_LOADER_CLI_COMMANDS_H_
+
+#include <string>
+#include <vector>
+
+namespace df11::cli {
+
+// Compresses LLM-like tensors, decodes them, checks every bit, prints a table.
+int RunDemo(const std::vector<std::string>& args);
+
+}  // namespace df11::cli
+
+#endif  // DF11_LOADER_CLI_COMMANDS_H_

@@ -1,0 +1,51 @@
+// df11: the command-line tool. Usually run through ./launch/df11.
+//
+//   df11 demo
+//   df11 help
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "loader/cli/commands.h"
+
+namespace {
+
+struct Command {
+  std::string_view name;
+  std::string_view usage;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+constexpr Command kCommands[] = {
+    {"demo", "demo  compress, decode and verify LLM-like BF16 tensors",
+     df11::cli::RunDemo},
+};
+
+void PrintHelp() {
+  std::printf("usage: df11 <command> [flags] [args]\n\ncommands:\n");
+  for (const Command& c : kCommands) std::printf("  %s\n", c.usage.data());
+  std::printf("\n`df11 <command> --help` lists every flag.\n");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("df11 <command> [flags] [args]");
+  std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() < 2 || std::string_view(positional[1]) == "help") {
+    PrintHelp();
+    return positional.size() < 2 ? 2 : 0;
+  }
+  const std::string_view name = positional[1];
+  for (const Command& c : kCommands) {
+    if (c.name != name) continue;
+    return c.run(std::vector<std::string>(positional.begin() + 2,
+                                          positional.end()));
+  }
+  std::fprintf(stderr, "df11: unknown command '%s'\n\n", positional[1]);
+  PrintHelp();
+  return 2;
+}

@@ -1,0 +1,165 @@
+// Encode -> decode is bit-exact on every element, for every distribution,
+// size, layout and thread count below.
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "loader/codec/decoder.h"
+#include "loader/codec/encoder.h"
+#include "loader/codec/synthetic_weights.h"
+
+namespace df11 {
+namespace {
+
+struct Distribution {
+  std::string name;
+  std::function<std::vector<uint16_t>(size_t n)> make;
+};
+
+std::vector<uint16_t> Repeat(const std::vector<uint16_t>& pattern, size_t n) {
+  std::vector<uint16_t> out(n);
+  for (size_t i = 0; i < n; ++i) out[i] = pattern[i % pattern.size()];
+  return out;
+}
+
+const Distribution kDistributions[] = {
+    {"Gaussian0002", [](size_t n) { return GaussianBf16(n, 0.002, 1); }},
+    {"Gaussian0006", [](size_t n) { return GaussianBf16(n, 0.006, 2); }},
+    {"Gaussian002", [](size_t n) { return GaussianBf16(n, 0.02, 3); }},
+    {"Gaussian005", [](size_t n) { return GaussianBf16(n, 0.05, 4); }},
+    {"AllPatterns", [](size_t n) { return Repeat(AllBf16Patterns(5), n); }},
+    {"RandomBits", [](size_t n) { return RandomBits(n, 6); }},
+    {"OneValue", [](size_t n) { return std::vector<uint16_t>(n, 0x3C01); }},
+    {"NegativeZero", [](size_t n) { return std::vector<uint16_t>(n, 0x8000); }},
+    {"Skewed", [](size_t n) { return SkewedExponents(n, 7); }},
+};
+
+const size_t kSizes[] = {0,    1,    2,     3,     7,     19,    733,
+                         4095, 4097, 12289, 65536, 70001, 1000003};
+
+struct Layout {
+  std::string name;
+  CodecLayout layout;
+};
+
+const Layout kLayouts[] = {
+    {"C16B256", {16, 256}},
+    {"C8B1", {8, 1}},
+    {"C64B4", {64, 4}},
+};
+
+using Param = std::tuple<Distribution, size_t, Layout, int>;
+
+class RoundTripTest : public ::testing::TestWithParam<Param> {};
+
+TEST_P(RoundTripTest, BitExact) {
+  const auto& [dist, n, layout, threads] = GetParam();
+  const std::vector<uint16_t> values = dist.make(n);
+  EncodeOptions options;
+  options.layout = layout.layout;
+  options.threads = threads;
+  auto encoded = EncodeBf16(values, options);
+  ASSERT_TRUE(encoded.ok()) << encoded.status();
+  ASSERT_TRUE(ValidateEncodedTensor(encoded->view()).ok());
+
+  // Poison the output so an unwritten element cannot pass.
+  std::vector<uint16_t> decoded(n, 0x7FC1);
+  const absl::Status status =
+      DecodeBf16(encoded->view(), absl::MakeSpan(decoded), threads);
+  ASSERT_TRUE(status.ok()) << status;
+  for (size_t i = 0; i < n; ++i) {
+    ASSERT_EQ(decoded[i], values[i]) << "element " << i << " of " << n;
+  }
+}
+
+TEST_P(RoundTripTest, ThreadCountDoesNotChangeBytes) {
+  const auto& [dist, n, layout, threads] = GetParam();
+  if (threads == 1) GTEST_SKIP() << "compared against threads=1";
+  const std::vector<uint16_t> values = dist.make(n);
+  EncodeOptions options;
+  options.layout = layout.layout;
+  auto one = EncodeBf16(values, options);
+  options.threads = threads;
+  auto many = EncodeBf16(values, options);
+  ASSERT_TRUE(one.ok() && many.ok());
+  EXPECT_EQ(one->stream_bits, many->stream_bits);
+  EXPECT_EQ(one->exponent_stream, many->exponent_stream);
+  EXPECT_EQ(one->chunk_gaps, many->chunk_gaps);
+  EXPECT_EQ(one->block_starts, many->block_starts);
+  EXPECT_EQ(one->sign_mantissa, many->sign_mantissa);
+}
+
+std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
+  const auto& [dist, n, layout, threads] = info.param;
+  return dist.name + "_n" + std::to_string(n) + "_" + layout.name + "_t" +
+         std::to_string(threads);
+}
+
+INSTANTIATE_TEST_SUITE_P(All, RoundTripTest,
+                         ::testing::Combine(::testing::ValuesIn(kDistributions),
+                                            ::testing::ValuesIn(kSizes),
+                                            ::testing::ValuesIn(kLayouts),
+                                            ::testing::Values(1, 3)),
+                         ParamName);
+
+TEST(RoundTripTest, LargeTensorManyThreads) {
+  // Large enough that the encoder splits it into many parallel segments.
+  const std::vector<uint16_t> values = GaussianBf16(9000001, 0.01, 11);
+  EncodeOptions options;
+  options.threads = 8;
+  auto encoded = EncodeBf16(values, options);
+  ASSERT_TRUE(encoded.ok()) << encoded.status();
+  std::vector<uint16_t> decoded(values.size(), 0xFFFF);
+  ASSERT_TRUE(DecodeBf16(encoded->view(), absl::MakeSpan(decoded), 8).ok());
+  EXPECT_TRUE(decoded == values);
+}
+
+TEST(RoundTripTest, SkewedHistogramUsesTheMaximumCodeLength) {
+  const std::vector<uint16_t> values = SkewedExponents(200000, 3);
+  auto encoded = EncodeBf16(values, EncodeOptions{});
+  ASSERT_TRUE(encoded.ok());
+  int longest = 0;
+  for (uint8_t l : encoded->code_lengths) longest = std::max<int>(longest, l);
+  EXPECT_EQ(longest, kMaxCodeLength);
+}
+
+TEST(RoundTripTest, SharedCodeAcrossTensors) {
+  const std::vector<uint16_t> a = GaussianBf16(50000, 0.01, 1);
+  const std::vector<uint16_t> b = GaussianBf16(30000, 0.02, 2);
+  ExponentHistogram h = CountExponents(a);
+  AddHistogram(CountExponents(b), h);
+  auto code = BuildCodeLengths(h, kMaxCodeLength);
+  ASSERT_TRUE(code.ok());
+  for (const auto* v : {&a, &b}) {
+    auto encoded = EncodeBf16WithCode(*v, *code, EncodeOptions{});
+    ASSERT_TRUE(encoded.ok()) << encoded.status();
+    EXPECT_EQ(encoded->code_lengths, *code);
+    std::vector<uint16_t> decoded(v->size());
+    ASSERT_TRUE(DecodeBf16(encoded->view(), absl::MakeSpan(decoded), 2).ok());
+    EXPECT_TRUE(decoded == *v);
+  }
+}
+
+TEST(RoundTripTest, SharedCodeMissingAnExponentIsRejected) {
+  const std::vector<uint16_t> a = GaussianBf16(1000, 0.01, 1);
+  auto code = BuildCodeLengths(CountExponents(a), kMaxCodeLength);
+  ASSERT_TRUE(code.ok());
+  const std::vector<uint16_t> inf = {0x7F80};
+  auto encoded = EncodeBf16WithCode(inf, *code, EncodeOptions{});
+  EXPECT_EQ(encoded.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(encoded.status().message().find("exponent 255"), std::string::npos);
+}
+
+TEST(EncodeOptionsTest, BadLayoutIsRejected) {
+  EncodeOptions options;
+  options.layout.chunk_bytes = 12;
+  EXPECT_EQ(EncodeBf16({}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.layout = {16, 3};
+  EXPECT_EQ(EncodeBf16({}, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace df11
