@@ -4,6 +4,10 @@
 #include <cstring>
 #include <vector>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "loader/base/parallel_for.h"
 #include "loader/base/status_macros.h"
@@ -50,17 +54,43 @@ void CountSegments(absl::Span<const uint16_t> values,
   });
 }
 
-// The 32-bit words a segment shares with its neighbours, OR-ed in after all
-// segments finish; every other word of the segment is stored directly.
-struct EdgeWords {
+// The bytes a segment shares with its neighbours (when it starts or ends
+// inside a byte), OR-ed in after all segments finish. Every other byte of the
+// segment's stream is copied in by the segment itself.
+struct EdgeBytes {
   uint64_t head_index = 0, tail_index = 0;
-  uint32_t head = 0, tail = 0;
-  bool has_tail = false;
+  uint8_t head = 0, tail = 0;
 };
 
-// Encodes one segment. Writes its sign/mantissa bytes, its own stream words,
+// Elements per inner batch: the sign/mantissa pass and the code pass then
+// read the same input from L1.
+constexpr size_t kBatch = 4096;
+
+// The sign/mantissa bytes of n values, 16 at a time with SSE2.
+void SplitSignMantissa(const uint16_t* values, size_t n,
+                       uint8_t* sign_mantissa) {
+  size_t i = 0;
+#ifdef __SSE2__
+  const __m128i sign = _mm_set1_epi16(0x80), mantissa = _mm_set1_epi16(0x7F);
+  auto split = [&](__m128i x) {
+    return _mm_or_si128(_mm_and_si128(_mm_srli_epi16(x, 8), sign),
+                        _mm_and_si128(x, mantissa));
+  };
+  for (; i + 16 <= n; i += 16) {
+    const __m128i lo = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(values + i));
+    const __m128i hi = _mm_loadu_si128(
+        reinterpret_cast<const __m128i*>(values + i + 8));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(sign_mantissa + i),
+                     _mm_packus_epi16(split(lo), split(hi)));
+  }
+#endif
+  for (; i < n; ++i) sign_mantissa[i] = Bf16SignMantissa(values[i]);
+}
+
+// Encodes one segment. Writes its sign/mantissa bytes, its own stream bytes,
 // and the gap and block start of each chunk boundary in [bit_begin, bit_end).
-EdgeWords EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
+EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
                         const EncodeTable& table, const CodecLayout& layout,
                         uint8_t* stream, uint8_t* sign_mantissa,
                         uint8_t* chunk_gap, uint32_t* block_starts) {
@@ -72,22 +102,17 @@ EdgeWords EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   const uint64_t chunk_bits = uint64_t{layout.chunk_bytes} * 8;
   const uint64_t block_mask = layout.chunks_per_block - 1;
 
-  EdgeWords edges;
-  edges.head_index = s.bit_begin / 32;
-  uint64_t word = edges.head_index;
-  uint64_t buffer = 0;
-  uint32_t buffered = s.bit_begin % 32;
+  // The segment's bytes of stream, from byte bit_begin / 8; 8 bytes of slack
+  // for the branch-free 64-bit stores below.
+  const uint64_t first_byte = s.bit_begin / 8;
+  std::vector<uint8_t> local((s.bit_end + 7) / 8 - first_byte + 8, 0);
+  uint8_t* out = local.data();
+  uint64_t acc = 0;
+  uint32_t acc_bits = s.bit_begin % 8;
+
   uint64_t pos = s.bit_begin;
   uint64_t chunk = (s.bit_begin + chunk_bits - 1) / chunk_bits;
   uint64_t boundary = chunk * chunk_bits;
-
-  auto emit = [&](uint32_t bits) {
-    if (word == edges.head_index) {
-      edges.head |= bits;
-    } else {
-      std::memcpy(stream + word * 4, &bits, 4);
-    }
-  };
   auto mark_chunk = [&](uint64_t code_start, size_t element) {
     chunk_gap[chunk] = static_cast<uint8_t>(code_start - boundary);
     if ((chunk & block_mask) == 0) {
@@ -98,33 +123,39 @@ EdgeWords EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
     boundary += chunk_bits;
   };
 
-  for (size_t i = s.begin; i < s.end; ++i) {
-    const uint16_t x = values[i];
-    sign_mantissa[i] = Bf16SignMantissa(x);
-    if (pos >= boundary) mark_chunk(pos, i);
-    const uint32_t entry = packed[Bf16Exponent(x)];
-    const uint32_t length = entry >> 16;
-    buffer |= uint64_t{entry & 0xFFFF} << buffered;
-    buffered += length;
-    pos += length;
-    if (buffered >= 32) {
-      emit(static_cast<uint32_t>(buffer));
-      ++word;
-      buffer >>= 32;
-      buffered -= 32;
+  for (size_t batch = s.begin; batch < s.end; batch += kBatch) {
+    const size_t batch_end = std::min(s.end, batch + kBatch);
+    SplitSignMantissa(values.data() + batch, batch_end - batch,
+                      sign_mantissa + batch);
+    for (size_t i = batch; i < batch_end; ++i) {
+      if (pos >= boundary) mark_chunk(pos, i);
+      const uint32_t entry = packed[Bf16Exponent(values[i])];
+      const uint32_t length = entry >> 16;
+      acc |= uint64_t{entry & 0xFFFF} << acc_bits;
+      acc_bits += length;
+      pos += length;
+      // Store 8 bytes, keep the partial byte: no branch on the flush.
+      std::memcpy(out, &acc, 8);
+      out += acc_bits >> 3;
+      acc >>= acc_bits & ~7u;
+      acc_bits &= 7;
     }
   }
+  std::memcpy(out, &acc, 8);
   // Chunks that start after the segment's last code start begin at the next
   // segment's first code (or, for the last segment, at the end of stream).
   while (boundary < s.bit_end) mark_chunk(s.bit_end, s.end);
-  if (buffered > 0) {
-    if (word == edges.head_index) {
-      edges.head |= static_cast<uint32_t>(buffer);
-    } else {
-      edges.tail_index = word;
-      edges.tail = static_cast<uint32_t>(buffer);
-      edges.has_tail = true;
-    }
+
+  // Bytes wholly inside the segment go straight to the stream.
+  EdgeBytes edges;
+  edges.head_index = first_byte;
+  edges.tail_index = s.bit_end / 8;
+  edges.head = local[0];
+  edges.tail = local[edges.tail_index - first_byte];
+  const uint64_t own_begin = (s.bit_begin + 7) / 8, own_end = s.bit_end / 8;
+  if (own_end > own_begin) {
+    std::memcpy(stream + own_begin, local.data() + (own_begin - first_byte),
+                own_end - own_begin);
   }
   return edges;
 }
@@ -161,7 +192,7 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
   std::vector<uint8_t> gaps(sizes.num_chunks, 0);
 
   const EncodeTable table = BuildEncodeTable(code_lengths);
-  std::vector<EdgeWords> edges(segments.size());
+  std::vector<EdgeBytes> edges(segments.size());
   ParallelFor(segments.size(), options.threads, [&](size_t first, size_t last) {
     for (size_t i = first; i < last; ++i) {
       if (segments[i].begin == segments[i].end) continue;
@@ -170,16 +201,10 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
                                gaps.data(), t.block_starts.data());
     }
   });
-  auto merge_word = [&](uint64_t index, uint32_t bits) {
-    uint32_t word;
-    std::memcpy(&word, &t.exponent_stream[index * 4], 4);
-    word |= bits;
-    std::memcpy(&t.exponent_stream[index * 4], &word, 4);
-  };
   for (size_t i = 0; i < segments.size(); ++i) {
     if (segments[i].begin == segments[i].end) continue;
-    merge_word(edges[i].head_index, edges[i].head);
-    if (edges[i].has_tail) merge_word(edges[i].tail_index, edges[i].tail);
+    t.exponent_stream[edges[i].head_index] |= edges[i].head;
+    t.exponent_stream[edges[i].tail_index] |= edges[i].tail;
   }
 
   t.chunk_gaps.assign(sizes.gap_bytes, 0);

@@ -60,4 +60,26 @@ std::vector<uint16_t> SkewedExponents(size_t n, uint64_t seed) {
   return out;
 }
 
+std::vector<NamedWeights> LlamaLikeLayer(size_t hidden, size_t ffn,
+                                         uint64_t seed) {
+  struct Spec {
+    const char* name;
+    size_t rows, cols;
+    double stddev;
+  };
+  const size_t kv = hidden / 4;
+  const Spec specs[] = {
+      {"q_proj", hidden, hidden, 0.02},  {"k_proj", kv, hidden, 0.03},
+      {"v_proj", kv, hidden, 0.008},     {"o_proj", hidden, hidden, 0.01},
+      {"gate_proj", ffn, hidden, 0.015}, {"up_proj", ffn, hidden, 0.012},
+      {"down_proj", hidden, ffn, 0.006},
+  };
+  std::vector<NamedWeights> layer;
+  for (const Spec& s : specs) {
+    layer.push_back({s.name, s.rows, s.cols,
+                     GaussianBf16(s.rows * s.cols, s.stddev, seed++)});
+  }
+  return layer;
+}
+
 }  // namespace df11

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace df11 {
@@ -25,6 +26,18 @@ std::vector<uint16_t> RandomBits(size_t n, uint64_t seed);
 // Exponent k (of 1..40) with probability about 2^-k, so that an unlimited
 // Huffman code would need ~40-bit codes: forces the length limit.
 std::vector<uint16_t> SkewedExponents(size_t n, uint64_t seed);
+
+struct NamedWeights {
+  std::string name;
+  size_t rows = 0, cols = 0;
+  std::vector<uint16_t> values;  // [rows, cols] row-major BF16
+};
+
+// The seven matrices of one Llama-style decoder layer (q, k, v, o, gate, up,
+// down; 4x fewer KV heads than query heads) with Gaussian weights at
+// trained-like scales (std 0.006-0.03).
+std::vector<NamedWeights> LlamaLikeLayer(size_t hidden, size_t ffn,
+                                         uint64_t seed);
 
 }  // namespace df11
 

@@ -1,0 +1,17 @@
+// Flags shared by several `df11` commands.
+#ifndef DF11_LOADER_CLI_COMMON_FLAGS_H_
+#define DF11_LOADER_CLI_COMMON_FLAGS_H_
+
+#include "absl/flags/declare.h"
+
+// Worker threads; 0 means one per hardware thread.
+ABSL_DECLARE_FLAG(int, threads);
+
+namespace df11::cli {
+
+// --threads, with 0 resolved to the hardware thread count.
+int Threads();
+
+}  // namespace df11::cli
+
+#endif  // DF11_LOADER_CLI_COMMON_FLAGS_H_
