@@ -83,9 +83,9 @@ double MedianSeconds(int repeats, F&& f) {
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
     f();
-    times.push_back(std::chrono::duration<double>(
-                        std::chrono::steady_clock::now() - start)
-                        .count());
+    times.push_back(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -172,16 +172,19 @@ void Print(const Result& r) {
   const double total = 8 + code + index, bound = 8 + r.entropy_bits / n;
   std::printf("\n%s: %llu elements in BF16\n", r.set.c_str(),
               static_cast<unsigned long long>(r.elements));
-  std::printf("  bits/weight: exponent code %.4f + sign/mantissa 8 + index "
-              "%.4f = %.4f (%.2f%% of BF16)\n",
-              code, index, total, 100 * total / 16);
-  std::printf("  entropy bound 8 + H = %.4f; total - bound = %.4f "
-              "(target <= 0.25)\n",
-              bound, total - bound);
-  std::printf("  limit12 - unlimited Huffman: %+.5f bit/weight; one shared "
-              "code - per-tensor codes: %+.5f bit/weight\n",
-              (r.code_bits - r.unlimited_code_bits) / n,
-              (r.shared_code_bits - r.code_bits) / n);
+  std::printf(
+      "  bits/weight: exponent code %.4f + sign/mantissa 8 + index "
+      "%.4f = %.4f (%.2f%% of BF16)\n",
+      code, index, total, 100 * total / 16);
+  std::printf(
+      "  entropy bound 8 + H = %.4f; total - bound = %.4f "
+      "(target <= 0.25)\n",
+      bound, total - bound);
+  std::printf(
+      "  limit12 - unlimited Huffman: %+.5f bit/weight; one shared "
+      "code - per-tensor codes: %+.5f bit/weight\n",
+      (r.code_bits - r.unlimited_code_bits) / n,
+      (r.shared_code_bits - r.code_bits) / n);
   std::printf("  %-7s %12s %12s %10s\n", "MB/s", "1 thread",
               absl::StrCat(r.threads, " threads").c_str(), "scaling");
   std::printf("  %-7s %12.0f %12.0f %9.2fx\n", "encode", r.encode_1t,
@@ -222,8 +225,8 @@ int main(int argc, char** argv) {
   int threads = absl::GetFlag(FLAGS_threads);
   if (threads <= 0) threads = HardwareThreads();
   std::vector<TensorSet> sets;
-  sets.push_back(SyntheticLayer(absl::GetFlag(FLAGS_hidden),
-                                absl::GetFlag(FLAGS_ffn)));
+  sets.push_back(
+      SyntheticLayer(absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_ffn)));
   if (!absl::GetFlag(FLAGS_bf16_dir).empty()) {
     sets.push_back(ReadBf16Dir(absl::GetFlag(FLAGS_bf16_dir)));
     if (sets.back().tensors.empty()) {

@@ -72,7 +72,10 @@ INSTANTIATE_TEST_SUITE_P(
                    [](EncodedTensor& t) { t.block_starts.back() -= 1; },
                    absl::StatusCode::kDataLoss, "must run from 0 to"},
         Corruption{"BlockStartsDecrease",
-                   [](EncodedTensor& t) { t.block_starts[1] = 5; t.block_starts[2] = 4; },
+                   [](EncodedTensor& t) {
+                     t.block_starts[1] = 5;
+                     t.block_starts[2] = 4;
+                   },
                    absl::StatusCode::kDataLoss, "decreases at block 2"},
         Corruption{"BlockStartShifted",
                    [](EncodedTensor& t) { t.block_starts[3] += 1; },
@@ -156,7 +159,7 @@ TEST_P(RandomFlipTest, NeverOutOfBounds) {
       (*bytes)[rng() % bytes->size()] ^= flip;
     } else if (field == 2) {
       t.block_starts[rng() % t.block_starts.size()] ^= uint32_t{flip}
-                                                      << (8 * (rng() % 4));
+                                                       << (8 * (rng() % 4));
     } else {
       t.code_lengths[rng() % 256] ^= flip & 0xF;
     }
@@ -180,7 +183,8 @@ TEST_P(RandomFlipTest, NeverOutOfBounds) {
 INSTANTIATE_TEST_SUITE_P(
     Inputs, RandomFlipTest,
     ::testing::Combine(::testing::Values("gaussian", "skewed", "allpatterns"),
-                       ::testing::Values(CodecLayout{16, 256}, CodecLayout{8, 1},
+                       ::testing::Values(CodecLayout{16, 256},
+                                         CodecLayout{8, 1},
                                          CodecLayout{64, 2})),
     [](const auto& info) {
       const CodecLayout& l = std::get<1>(info.param);

@@ -120,9 +120,9 @@ absl::Status DecodeBf16(const EncodedTensorView& tensor,
                         absl::Span<uint16_t> out, int threads) {
   RETURN_IF_ERROR(ValidateEncodedTensor(tensor));
   if (out.size() != tensor.num_elements) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("output holds ", out.size(), " elements, the tensor has ",
-                     tensor.num_elements));
+    return absl::InvalidArgumentError(absl::StrCat("output holds ", out.size(),
+                                                   " elements, the tensor has ",
+                                                   tensor.num_elements));
   }
   const DecodeTable table = BuildDecodeTable(tensor.code_lengths);
   const BlockDecoder decoder(tensor, table, out);

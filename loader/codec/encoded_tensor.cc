@@ -35,9 +35,8 @@ namespace {
 
 absl::Status CheckSize(const char* what, uint64_t actual, uint64_t expected) {
   if (actual == expected) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat(what, " has ", actual,
-                                          " entries, the header implies ",
-                                          expected));
+  return absl::DataLossError(absl::StrCat(
+      what, " has ", actual, " entries, the header implies ", expected));
 }
 
 }  // namespace
@@ -46,9 +45,9 @@ absl::Status ValidateEncodedTensor(const EncodedTensorView& t) {
   RETURN_IF_ERROR(ValidateLayout(t.layout));
   RETURN_IF_ERROR(ValidateCodeLengths(t.code_lengths));
   if (t.num_elements > kMaxElements) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "tensor has ", t.num_elements, " elements; one stream holds at most ",
-        kMaxElements));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor has ", t.num_elements,
+                     " elements; one stream holds at most ", kMaxElements));
   }
   // Every element costs between 1 and kMaxCodeLength bits.
   if (t.stream_bits < t.num_elements ||
@@ -58,15 +57,14 @@ absl::Status ValidateEncodedTensor(const EncodedTensorView& t) {
                                             t.num_elements, " codes"));
   }
   const EncodedSizes s = SizesFor(t.stream_bits, t.layout);
-  RETURN_IF_ERROR(CheckSize("sign_mantissa", t.sign_mantissa.size(),
-                            t.num_elements));
-  RETURN_IF_ERROR(CheckSize("exponent_stream", t.exponent_stream.size(),
-                            s.stream_bytes));
+  RETURN_IF_ERROR(
+      CheckSize("sign_mantissa", t.sign_mantissa.size(), t.num_elements));
+  RETURN_IF_ERROR(
+      CheckSize("exponent_stream", t.exponent_stream.size(), s.stream_bytes));
   RETURN_IF_ERROR(CheckSize("chunk_gaps", t.chunk_gaps.size(), s.gap_bytes));
-  RETURN_IF_ERROR(CheckSize("block_starts", t.block_starts.size(),
-                            s.block_start_entries));
-  if (t.block_starts.front() != 0 ||
-      t.block_starts.back() != t.num_elements) {
+  RETURN_IF_ERROR(
+      CheckSize("block_starts", t.block_starts.size(), s.block_start_entries));
+  if (t.block_starts.front() != 0 || t.block_starts.back() != t.num_elements) {
     return absl::DataLossError(absl::StrCat(
         "block_starts must run from 0 to ", t.num_elements, ", not from ",
         t.block_starts.front(), " to ", t.block_starts.back()));
@@ -77,8 +75,8 @@ absl::Status ValidateEncodedTensor(const EncodedTensorView& t) {
     const uint8_t keep =
         byte == t.stream_bits / 8 ? (1u << (t.stream_bits % 8)) - 1 : 0;
     if ((t.exponent_stream[byte] & ~keep) != 0) {
-      return absl::DataLossError(absl::StrCat(
-          "exponent_stream has nonzero padding at byte ", byte));
+      return absl::DataLossError(
+          absl::StrCat("exponent_stream has nonzero padding at byte ", byte));
     }
   }
   for (size_t b = 1; b < t.block_starts.size(); ++b) {

@@ -72,8 +72,8 @@ struct EncodedTensor {
 struct EncodedSizes {
   uint64_t num_chunks;
   uint64_t num_blocks;
-  uint64_t stream_bytes;  // (num_chunks + 1) * chunk_bytes
-  uint64_t gap_bytes;     // ceil(num_chunks / 2)
+  uint64_t stream_bytes;         // (num_chunks + 1) * chunk_bytes
+  uint64_t gap_bytes;            // ceil(num_chunks / 2)
   uint64_t block_start_entries;  // num_blocks + 1
 };
 EncodedSizes SizesFor(uint64_t stream_bits, const CodecLayout& layout);

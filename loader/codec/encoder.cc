@@ -77,10 +77,10 @@ void SplitSignMantissa(const uint16_t* values, size_t n,
                         _mm_and_si128(x, mantissa));
   };
   for (; i + 16 <= n; i += 16) {
-    const __m128i lo = _mm_loadu_si128(
-        reinterpret_cast<const __m128i*>(values + i));
-    const __m128i hi = _mm_loadu_si128(
-        reinterpret_cast<const __m128i*>(values + i + 8));
+    const __m128i lo =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(values + i));
+    const __m128i hi =
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(values + i + 8));
     _mm_storeu_si128(reinterpret_cast<__m128i*>(sign_mantissa + i),
                      _mm_packus_epi16(split(lo), split(hi)));
   }
@@ -172,6 +172,7 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
     bits += CodedBits(s.histogram, code_lengths);
     s.bit_end = bits;
   }
+  if (options.histogram != nullptr) *options.histogram = total;
   for (int e = 0; e < 256; ++e) {
     if (total[e] != 0 && code_lengths[e] == 0) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -217,8 +218,7 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
 absl::Status CheckInput(absl::Span<const uint16_t> values,
                         const EncodeOptions& options) {
   RETURN_IF_ERROR(ValidateLayout(options.layout));
-  if (options.max_code_length < 1 ||
-      options.max_code_length > kMaxCodeLength) {
+  if (options.max_code_length < 1 || options.max_code_length > kMaxCodeLength) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_code_length must be in [1, ", kMaxCodeLength,
                      "], not ", options.max_code_length));

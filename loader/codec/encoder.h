@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "loader/codec/encoded_tensor.h"
+#include "loader/codec/exponent_histogram.h"
 #include "loader/codec/huffman_code.h"
 
 namespace df11 {
@@ -22,6 +23,9 @@ struct EncodeOptions {
   CodecLayout layout;
   int max_code_length = kMaxCodeLength;  // 1..kMaxCodeLength
   int threads = 1;
+  // If set, receives the exponent histogram of the values (the encoder
+  // counts it anyway).
+  ExponentHistogram* histogram = nullptr;
 };
 
 // Builds the tensor's own code from its exponent histogram, then encodes.

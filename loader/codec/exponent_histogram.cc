@@ -23,7 +23,8 @@ ExponentHistogram CountExponents(absl::Span<const uint16_t> values) {
     }
     for (; i < batch; ++i) ++part[0][Bf16Exponent(v[i])];
     for (int s = 0; s < 256; ++s) {
-      histogram[s] += uint64_t{part[0][s]} + part[1][s] + part[2][s] + part[3][s];
+      histogram[s] +=
+          uint64_t{part[0][s]} + part[1][s] + part[2][s] + part[3][s];
       part[0][s] = part[1][s] = part[2][s] = part[3][s] = 0;
     }
     v += batch;

@@ -24,8 +24,8 @@ inline uint8_t Bf16SignMantissa(uint16_t bits) {
 }
 
 inline uint16_t Bf16FromParts(uint8_t exponent, uint8_t sign_mantissa) {
-  return static_cast<uint16_t>(((sign_mantissa & 0x80) << 8) |
-                               (exponent << 7) | (sign_mantissa & 0x7F));
+  return static_cast<uint16_t>(((sign_mantissa & 0x80) << 8) | (exponent << 7) |
+                               (sign_mantissa & 0x7F));
 }
 
 // Counts each exponent value in `values` (BF16 bit patterns).

@@ -72,8 +72,8 @@ absl::StatusOr<CodeLengths> BuildCodeLengths(const ExponentHistogram& histogram,
   }
   if (max_length < 64 && used > (uint64_t{1} << max_length)) {
     return absl::InvalidArgumentError(
-        absl::StrCat(used, " symbols cannot be coded with at most ",
-                     max_length, " bits per code"));
+        absl::StrCat(used, " symbols cannot be coded with at most ", max_length,
+                     " bits per code"));
   }
   std::stable_sort(leaves.begin(), leaves.end(), [&](int a, int b) {
     return items[a].weight < items[b].weight;
@@ -86,9 +86,8 @@ absl::StatusOr<CodeLengths> BuildCodeLengths(const ExponentHistogram& histogram,
   for (int level = max_length; level >= 1; --level) {
     merged.clear();
     std::merge(leaves.begin(), leaves.end(), packages.begin(), packages.end(),
-               std::back_inserter(merged), [&](int a, int b) {
-                 return items[a].weight < items[b].weight;
-               });
+               std::back_inserter(merged),
+               [&](int a, int b) { return items[a].weight < items[b].weight; });
     if (level == 1) break;
     packages.clear();
     for (size_t i = 0; i + 1 < merged.size(); i += 2) {
@@ -99,7 +98,8 @@ absl::StatusOr<CodeLengths> BuildCodeLengths(const ExponentHistogram& histogram,
   }
   // The 2n-2 lightest items at the top level; each appearance of a leaf in
   // them adds one bit to its code.
-  for (size_t i = 0; i < 2 * used - 2; ++i) CountLeaves(items, merged[i], lengths);
+  for (size_t i = 0; i < 2 * used - 2; ++i)
+    CountLeaves(items, merged[i], lengths);
   return lengths;
 }
 
@@ -125,9 +125,9 @@ absl::Status ValidateCodeLengths(const CodeLengths& lengths, int max_length) {
         "a code with one symbol must give it length 1");
   }
   if (kraft != full) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "code lengths are not a complete prefix code (Kraft sum ", kraft, "/",
-        full, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("code lengths are not a complete prefix code (Kraft sum ",
+                     kraft, "/", full, ")"));
   }
   return absl::OkStatus();
 }
@@ -158,7 +158,8 @@ DecodeTable BuildDecodeTable(const CodeLengths& lengths) {
     if (length == 0) continue;
     const uint16_t entry = static_cast<uint16_t>(s | (length << 8));
     // Every window whose low `length` bits are this code decodes to s.
-    for (uint32_t high = 0; high < (1u << (kDecodeTableBits - length)); ++high) {
+    for (uint32_t high = 0; high < (1u << (kDecodeTableBits - length));
+         ++high) {
       table[enc.reversed_code[s] | (high << length)] = entry;
     }
   }

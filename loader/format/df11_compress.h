@@ -1,0 +1,69 @@
+// `df11 compress`: a BF16 Hugging Face checkpoint in, a DF11 model directory
+// out, already split for tensor parallelism.
+//
+//   CompressOptions options;
+//   options.tp = 8;
+//   options.threads = HardwareThreads();
+//   ASSIGN_OR_RETURN(CompressSummary s,
+//                    CompressCheckpoint("/ckpt/llama", "/ckpt/llama-df11",
+//                                       options));
+//
+// Streams tensor by tensor from the mmapped checkpoint, one rank's shard at a
+// time, and returns each shard's source pages once it is written, so peak
+// memory is a few times the largest shard — not the model (docs/format.md).
+// Every BF16 tensor of two or more dimensions is DF11-encoded; the rest
+// (norms, other dtypes) is stored raw.
+//
+// Atomic: everything is written to a sibling temporary directory that is
+// renamed to `out_dir` only when complete. An interrupted run leaves at most
+// that temporary directory, never a directory named `out_dir`.
+#ifndef DF11_LOADER_FORMAT_DF11_COMPRESS_H_
+#define DF11_LOADER_FORMAT_DF11_COMPRESS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "loader/codec/encoded_tensor.h"
+
+namespace df11 {
+
+struct CompressProgress {
+  uint64_t bytes_done = 0;  // source tensor bytes processed
+  uint64_t bytes_total = 0;
+  size_t tensors_done = 0;
+  size_t tensors_total = 0;
+  std::string tensor;  // the one just finished
+};
+
+struct CompressOptions {
+  int tp = 1;
+  int threads = 1;
+  CodecLayout layout;
+  // Called on the calling thread after each tensor.
+  std::function<void(const CompressProgress&)> on_progress;
+};
+
+struct CompressSummary {
+  uint64_t original_bytes = 0;  // the checkpoint's tensor bytes
+  uint64_t stored_bytes = 0;    // all arrays of all rank files
+  // Over DF11-encoded shards only (each rank's copy counted).
+  uint64_t df11_elements = 0;
+  uint64_t df11_stored_bytes = 0;
+  double df11_entropy_bits = 0;  // sum over elements of 8 + H(exponent)
+  size_t tensors = 0;
+  size_t df11_tensors = 0;
+  double seconds = 0;
+};
+
+// Errors: InvalidArgument for a checkpoint or config that cannot be split
+// (naming the tensor), AlreadyExists if out_dir exists, and the reader's
+// errors for bad input files. On error nothing is left at out_dir.
+absl::StatusOr<CompressSummary> CompressCheckpoint(
+    const std::string& hf_dir, const std::string& out_dir,
+    const CompressOptions& options);
+
+}  // namespace df11
+
+#endif  // DF11_LOADER_FORMAT_DF11_COMPRESS_H_
