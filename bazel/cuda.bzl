@@ -63,6 +63,12 @@ def cuda_cc_test(name, **kwargs):
     tags = kwargs.pop("tags", [])
     native.cc_test(name = name, tags = tags + ["gpu"], **kwargs)
 
+def cuda_cc_library(name, **kwargs):
+    """A cc_library of host code that uses CUDA; exists only with the toolkit."""
+    if not CUDA_AVAILABLE:
+        return
+    native.cc_library(name = name, **kwargs)
+
 def cuda_cc_binary(name, **kwargs):
     """A cc_binary that exists only where the toolkit does."""
     if not CUDA_AVAILABLE:

@@ -19,6 +19,8 @@ PACKAGES=(
   libgrpc++-dev            # gRPC runtime
   libicu-dev               # loader/tokenizer: Unicode classes and NFC/NFKC
   nlohmann-json3-dev       # loader/tokenizer, loader/cli: JSON (tokenizer.json)
+  clang                    # tests/fuzz: libFuzzer targets (skipped without it)
+  libclang-rt-14-dev       # tests/fuzz: libclang_rt.fuzzer for -fsanitize=fuzzer
 )
 
 missing=()

@@ -16,15 +16,14 @@
 #define DF11_STATUS_CONCAT_INNER(a, b) a##b
 #define DF11_STATUS_CONCAT(a, b) DF11_STATUS_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                        \
-  do {                                               \
-    ::absl::Status df11_status_ = (expr);            \
-    if (!df11_status_.ok()) return df11_status_;     \
+#define RETURN_IF_ERROR(expr)                    \
+  do {                                           \
+    ::absl::Status df11_status_ = (expr);        \
+    if (!df11_status_.ok()) return df11_status_; \
   } while (false)
 
-#define ASSIGN_OR_RETURN(lhs, expr)                                         \
-  ASSIGN_OR_RETURN_IMPL(DF11_STATUS_CONCAT(df11_statusor_, __LINE__), lhs, \
-                        expr)
+#define ASSIGN_OR_RETURN(lhs, expr) \
+  ASSIGN_OR_RETURN_IMPL(DF11_STATUS_CONCAT(df11_statusor_, __LINE__), lhs, expr)
 
 #define ASSIGN_OR_RETURN_IMPL(statusor, lhs, expr) \
   auto statusor = (expr);                          \

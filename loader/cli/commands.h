@@ -14,6 +14,19 @@ namespace df11::cli {
 // Compresses LLM-like tensors, decodes them, checks every bit, prints a table.
 int RunDemo(const std::vector<std::string>& args);
 
+// DF11 model directories: see loader/format/df11_compress.h and
+// df11_restore.h.
+int RunCompress(const std::vector<std::string>& args);
+int RunInspect(const std::vector<std::string>& args);
+int RunVerify(const std::vector<std::string>& args);
+int RunDecompress(const std::vector<std::string>& args);
+
+// Writes a synthetic Llama-shaped BF16 checkpoint.
+int RunSynth(const std::vector<std::string>& args);
+
+// Encodes stdin to {"ids": [...]} with --tokenizer, or decodes with --decode.
+int RunTokenize(const std::vector<std::string>& args);
+
 }  // namespace df11::cli
 
 #endif  // DF11_LOADER_CLI_COMMANDS_H_

@@ -1,5 +1,9 @@
 // `df11 compress IN_HF_DIR OUT_DIR --tp N [--threads T]`
+#include <sys/resource.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -55,12 +59,14 @@ int RunCompress(const std::vector<std::string>& args) {
               df11_bits);
   std::printf("%-22s %12s %12s %8s %12.3f\n", "entropy bound 8+H(exp)", "", "",
               "", bound);
+  rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
   std::printf(
-      "\n%zu tensors (%zu DF11-encoded) in %.1f s, %s/s of BF16 in; "
-      "wrote %s\n",
+      "\n%zu tensors (%zu DF11-encoded) in %.1f s, %s/s of BF16 in, peak RSS "
+      "%s; wrote %s\n",
       s->tensors, s->df11_tensors, s->seconds,
       HumanBytes(s->original_bytes / std::max(1e-9, s->seconds)).c_str(),
-      args[1].c_str());
+      HumanBytes(usage.ru_maxrss * 1024.0).c_str(), args[1].c_str());
   return 0;
 }
 

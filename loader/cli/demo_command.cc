@@ -38,11 +38,13 @@ int RunDemo(const std::vector<std::string>& args) {
       LlamaLikeLayer(absl::GetFlag(FLAGS_demo_hidden),
                      absl::GetFlag(FLAGS_demo_ffn), /*seed=*/2024);
   tensors.push_back({"all_65536_bf16_patterns", 256, 256, AllBf16Patterns(7)});
-  tensors.push_back({"one_repeated_value", 1, 1000, std::vector<uint16_t>(1000, 0x3C00)});
+  tensors.push_back(
+      {"one_repeated_value", 1, 1000, std::vector<uint16_t>(1000, 0x3C00)});
 
-  std::printf("df11 demo: DF11-encode a Llama-like layer and adversarial "
-              "tensors, decode on %d CPU threads, compare every bit\n\n",
-              threads);
+  std::printf(
+      "df11 demo: DF11-encode a Llama-like layer and adversarial "
+      "tensors, decode on %d CPU threads, compare every bit\n\n",
+      threads);
   std::printf("%-24s %13s %10s %10s %7s %9s %9s %8s %8s %s\n", "tensor",
               "shape", "BF16 MB", "DF11 MB", "ratio", "bits/w", "8+H(exp)",
               "enc ms", "dec ms", "bit-exact");
@@ -76,11 +78,13 @@ int RunDemo(const std::vector<std::string>& args) {
     total_bytes += bytes;
     total_entropy_bits += (8 + entropy) * n;
     std::printf("%-24s %13s %10.2f %10.2f %6.1f%% %9.3f %9.3f %8.1f %8.1f %s\n",
-                t.name.c_str(), absl::StrFormat("%dx%d", t.rows, t.cols).c_str(),
-                n * 2 / 1e6, bytes / 1e6, 100.0 * bytes / (2.0 * n),
-                8.0 * bytes / n, 8 + entropy, encode_ms, decode_ms,
-                exact ? "yes" : status.ok() ? "NO: bits differ"
-                                            : status.ToString().c_str());
+                t.name.c_str(),
+                absl::StrFormat("%dx%d", t.rows, t.cols).c_str(), n * 2 / 1e6,
+                bytes / 1e6, 100.0 * bytes / (2.0 * n), 8.0 * bytes / n,
+                8 + entropy, encode_ms, decode_ms,
+                exact         ? "yes"
+                : status.ok() ? "NO: bits differ"
+                              : status.ToString().c_str());
   }
   std::printf("%-24s %13s %10.2f %10.2f %6.1f%% %9.3f %9.3f\n", "total", "",
               total_elements * 2 / 1e6, total_bytes / 1e6,

@@ -22,6 +22,25 @@ struct Command {
 constexpr Command kCommands[] = {
     {"demo", "demo  compress, decode and verify LLM-like BF16 tensors",
      df11::cli::RunDemo},
+    {"synth",
+     "synth OUT_DIR [--preset tiny|small|8b] [--layers N] [--tied]  write a "
+     "synthetic BF16 Llama checkpoint",
+     df11::cli::RunSynth},
+    {"compress",
+     "compress IN_HF_DIR OUT_DIR --tp N [--threads T]  BF16 checkpoint -> "
+     "DF11 model directory",
+     df11::cli::RunCompress},
+    {"inspect",
+     "inspect DIR  per-tensor sizes, bits/weight, entropy bound, checksums",
+     df11::cli::RunInspect},
+    {"verify", "verify DIR [--against HF_DIR]  decode everything and check it",
+     df11::cli::RunVerify},
+    {"decompress", "decompress DIR OUT_HF_DIR  write the BF16 checkpoint back",
+     df11::cli::RunDecompress},
+    {"tokenize",
+     "tokenize --tokenizer FILE [--decode]  text on stdin to {\"ids\": [...]} "
+     "JSON, or ids back to text",
+     df11::cli::RunTokenize},
 };
 
 void PrintHelp() {
@@ -42,8 +61,8 @@ int main(int argc, char** argv) {
   const std::string_view name = positional[1];
   for (const Command& c : kCommands) {
     if (c.name != name) continue;
-    return c.run(std::vector<std::string>(positional.begin() + 2,
-                                          positional.end()));
+    return c.run(
+        std::vector<std::string>(positional.begin() + 2, positional.end()));
   }
   std::fprintf(stderr, "df11: unknown command '%s'\n\n", positional[1]);
   PrintHelp();

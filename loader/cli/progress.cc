@@ -29,12 +29,17 @@ void ProgressBar::Update(uint64_t done, const std::string& item) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
           .count();
   const double fraction = total_ > 0 ? static_cast<double>(done) / total_ : 1;
-  const double rate = seconds > 0 ? done / seconds : 0;
+  // No rate until there is enough time to measure one.
+  const double rate = seconds > 0.2 ? done / seconds : 0;
   const double eta = rate > 0 ? (total_ - done) / rate : 0;
-  const std::string stats =
-      absl::StrFormat("%3.0f%% %s / %s  %s/s  ETA %d:%02d", 100 * fraction,
-                      HumanBytes(done), HumanBytes(total_), HumanBytes(rate),
-                      static_cast<int>(eta) / 60, static_cast<int>(eta) % 60);
+  const std::string speed =
+      rate > 0 ? absl::StrFormat("%s/s  ETA %d:%02d", HumanBytes(rate),
+                                 static_cast<int>(eta) / 60,
+                                 static_cast<int>(eta) % 60)
+               : "";
+  const std::string stats = absl::StrFormat(
+      "%3.0f%% %s / %s  %s", 100 * fraction, HumanBytes(done),
+      HumanBytes(total_), speed);
   if (tty_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(fraction * kWidth);
