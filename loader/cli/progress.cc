@@ -37,9 +37,9 @@ void ProgressBar::Update(uint64_t done, const std::string& item) {
                                  static_cast<int>(eta) / 60,
                                  static_cast<int>(eta) % 60)
                : "";
-  const std::string stats = absl::StrFormat(
-      "%3.0f%% %s / %s  %s", 100 * fraction, HumanBytes(done),
-      HumanBytes(total_), speed);
+  const std::string stats =
+      absl::StrFormat("%3.0f%% %s / %s  %s", 100 * fraction, HumanBytes(done),
+                      HumanBytes(total_), speed);
   if (tty_) {
     constexpr int kWidth = 24;
     const int filled = static_cast<int>(fraction * kWidth);

@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "loader/base/parallel_for.h"
 #include "loader/base/status_macros.h"
 #include "loader/codec/encoder.h"
 #include "loader/codec/exponent_histogram.h"
@@ -25,9 +27,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Source bytes hashed (and then released) at a time.
-constexpr uint64_t kHashWindow = uint64_t{64} << 20;
-
 struct PlannedTensor {
   const HfTensor* source;
   SplitPlan split;
@@ -38,7 +37,8 @@ struct PlannedTensor {
 struct EncodedShard {
   ShardEntry entry;
   EncodedTensor df11;             // when DF11
-  absl::Span<const uint8_t> raw;  // when raw
+  absl::Span<const uint8_t> raw;  // when raw: the source bytes, or `owned`
+  std::vector<uint8_t> owned;     // a gathered raw shard
 };
 
 absl::Span<const uint8_t> AsBytes(const std::vector<uint32_t>& v) {
@@ -54,7 +54,7 @@ std::vector<absl::Span<const uint8_t>> Payload(const EncodedShard& s,
 
 absl::StatusOr<EncodedShard> EncodeShard(absl::Span<const uint8_t> bytes,
                                          const SplitPlan& plan,
-                                         Encoding encoding,
+                                         Encoding encoding, int threads,
                                          const CompressOptions& options) {
   EncodedShard s;
   s.entry.shape = plan.shard_shape;
@@ -67,7 +67,7 @@ absl::StatusOr<EncodedShard> EncodeShard(absl::Span<const uint8_t> bytes,
   ExponentHistogram histogram;
   EncodeOptions encode;
   encode.layout = options.layout;
-  encode.threads = options.threads;
+  encode.threads = threads;
   encode.histogram = &histogram;
   ASSIGN_OR_RETURN(
       s.df11, EncodeBf16(absl::MakeConstSpan(
@@ -88,12 +88,20 @@ absl::StatusOr<EncodedShard> EncodeShard(absl::Span<const uint8_t> bytes,
   return s;
 }
 
-absl::Status Append(SafetensorsWriter& writer, const ManifestTensor& tensor,
-                    const EncodedShard& s) {
-  if (tensor.encoding == Encoding::kRaw) {
-    return writer.Append(tensor.name, s.entry.shape, s.raw);
+uint64_t PayloadBytes(const EncodedShard& s, Encoding encoding) {
+  uint64_t bytes = 0;
+  for (absl::Span<const uint8_t> part : Payload(s, encoding)) {
+    bytes += part.size();
   }
-  const std::vector<std::string> names = Df11ArrayNames(tensor.name);
+  return bytes;
+}
+
+absl::Status Append(SafetensorsWriter& writer, const std::string& name,
+                    Encoding encoding, const EncodedShard& s) {
+  if (encoding == Encoding::kRaw) {
+    return writer.Append(name, s.entry.shape, s.raw);
+  }
+  const std::vector<std::string> names = Df11ArrayNames(name);
   const std::vector<absl::Span<const uint8_t>> parts =
       Payload(s, Encoding::kDf11);
   for (size_t i = 0; i < names.size(); ++i) {
@@ -101,22 +109,6 @@ absl::Status Append(SafetensorsWriter& writer, const ManifestTensor& tensor,
     RETURN_IF_ERROR(writer.Append(names[i], {elements}, parts[i]));
   }
   return absl::OkStatus();
-}
-
-// XXH3 of a whole tensor, read window by window so that its pages can be
-// released as it goes.
-uint64_t HashReleasing(const SafetensorsFile& file, const TensorInfo& info) {
-  const absl::Span<const uint8_t> data = file.Data(info);
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
-  for (uint64_t off = 0; off < data.size(); off += kHashWindow) {
-    const uint64_t len = std::min<uint64_t>(kHashWindow, data.size() - off);
-    XXH3_64bits_update(state, data.data() + off, len);
-    file.Release(info.begin + off, info.begin + off + len);
-  }
-  const uint64_t hash = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  return hash;
 }
 
 absl::StatusOr<std::vector<PlannedTensor>> Plan(const HfCheckpoint& ckpt,
@@ -197,7 +189,11 @@ absl::StatusOr<CompressSummary> CompressCheckpoint(
   for (const PlannedTensor& p : plan)
     progress.bytes_total += p.source->info.num_bytes();
 
-  std::vector<uint8_t> gathered;
+  // Shards of one tensor are encoded in parallel, one rank per worker, each
+  // appending to its own rank file; a replicated tensor is encoded once with
+  // all threads and stored in every rank file.
+  const int workers = std::max(1, std::min(options.tp, options.threads));
+  std::future<absl::Status> writing;  // the previous tensor's appends
   for (const PlannedTensor& p : plan) {
     const SafetensorsFile& file = ckpt->file(p.source->file);
     const TensorInfo& info = p.source->info;
@@ -207,60 +203,90 @@ absl::StatusOr<CompressSummary> CompressCheckpoint(
                           info.shape,
                           p.split.kind,
                           p.encoding,
-                          0,
                           fs::path(file.path()).filename(),
-                          {}};
-    tensor.original_xxh3 = HashReleasing(file, info);
-    const uint64_t shard_bytes = p.split.shard_bytes();
-    auto add_stats = [&](const EncodedShard& s) {
-      const uint64_t stored = [&] {
-        uint64_t b = 0;
-        for (auto part : Payload(s, p.encoding)) b += part.size();
-        return b;
-      }();
-      summary.stored_bytes += stored;
-      if (p.encoding == Encoding::kDf11) {
-        const uint64_t n = shard_bytes / 2;
-        summary.df11_elements += n;
-        summary.df11_stored_bytes += stored;
-        summary.df11_entropy_bits += (8 + s.entry.exponent_entropy) * n;
-      }
+                          std::vector<ShardEntry>(options.tp)};
+    auto fail = [&](const absl::Status& s) {
+      return absl::Status(s.code(), absl::StrCat(file.path(), ": ", info.name,
+                                                 ": ", s.message()));
     };
-    const int encodings =
-        p.split.kind == SplitKind::kReplicated ? 1 : options.tp;
-    for (int rank = 0; rank < encodings; ++rank) {
-      absl::Span<const uint8_t> bytes;
-      if (p.split.kind == SplitKind::kReplicated) {
-        bytes = data;
-      } else if (p.split.contiguous()) {
-        bytes = data.subspan(rank * shard_bytes, shard_bytes);
-      } else {
-        gathered.resize(shard_bytes);
-        ExtractShard(p.split, data, rank, absl::MakeSpan(gathered));
-        bytes = gathered;
-      }
+    // One encoding per rank; a replicated tensor's is shared by all ranks.
+    std::vector<std::shared_ptr<const EncodedShard>> shards(options.tp);
+    if (p.split.kind == SplitKind::kReplicated) {
       absl::StatusOr<EncodedShard> shard =
-          EncodeShard(bytes, p.split, p.encoding, options);
-      if (!shard.ok()) {
-        return absl::Status(shard.status().code(),
-                            absl::StrCat(file.path(), ": ", info.name, ": ",
-                                         shard.status().message()));
-      }
-      // A replicated tensor is encoded once and stored in every rank file.
-      const int first = encodings == 1 ? 0 : rank;
-      const int last = encodings == 1 ? options.tp : rank + 1;
-      for (int r = first; r < last; ++r) {
-        RETURN_IF_ERROR(Append(*writers[r], tensor, *shard));
-        tensor.shards.push_back(shard->entry);
-        add_stats(*shard);
-      }
-      if (p.split.contiguous()) {
-        file.Release(info.begin + (bytes.data() - data.data()),
-                     info.begin + (bytes.data() - data.data()) + bytes.size());
-      } else {
-        file.Release(info.begin, info.end);
+          EncodeShard(data, p.split, p.encoding, options.threads, options);
+      if (!shard.ok()) return fail(shard.status());
+      shards.assign(options.tp,
+                    std::make_shared<const EncodedShard>(*std::move(shard)));
+    } else {
+      std::vector<absl::Status> errors(options.tp);
+      const int inner_threads = std::max(1, options.threads / workers);
+      ParallelFor(options.tp, workers, [&](size_t first, size_t last) {
+        for (size_t rank = first; rank < last; ++rank) {
+          std::vector<uint8_t> gathered;
+          absl::Span<const uint8_t> bytes;
+          if (p.split.contiguous()) {
+            bytes = data.subspan(rank * p.split.shard_bytes(),
+                                 p.split.shard_bytes());
+          } else {
+            gathered.resize(p.split.shard_bytes());
+            ExtractShard(p.split, data, rank, absl::MakeSpan(gathered));
+            bytes = gathered;
+          }
+          absl::StatusOr<EncodedShard> shard =
+              EncodeShard(bytes, p.split, p.encoding, inner_threads, options);
+          if (!shard.ok()) {
+            errors[rank] = shard.status();
+            return;
+          }
+          if (p.encoding == Encoding::kRaw && !gathered.empty()) {
+            shard->owned = std::move(gathered);
+            shard->raw = shard->owned;
+          }
+          if (p.split.contiguous() && p.encoding == Encoding::kDf11) {
+            const uint64_t offset = bytes.data() - data.data();
+            file.Release(info.begin + offset,
+                         info.begin + offset + bytes.size());
+          }
+          shards[rank] =
+              std::make_shared<const EncodedShard>(*std::move(shard));
+        }
+      });
+      for (const absl::Status& s : errors) {
+        if (!s.ok()) return fail(s);
       }
     }
+    for (int rank = 0; rank < options.tp; ++rank) {
+      tensor.shards[rank] = shards[rank]->entry;
+    }
+    const uint64_t shard_elements = p.split.shard_bytes() / 2;
+    for (int rank = 0; rank < options.tp; ++rank) {
+      const uint64_t stored = PayloadBytes(*shards[rank], p.encoding);
+      summary.stored_bytes += stored;
+      if (p.encoding != Encoding::kDf11) continue;
+      summary.df11_elements += shard_elements;
+      summary.df11_stored_bytes += stored;
+      summary.df11_entropy_bits +=
+          (8 + tensor.shards[rank].exponent_entropy) * shard_elements;
+    }
+    // Write this tensor while the next one is encoded.
+    if (writing.valid()) RETURN_IF_ERROR(writing.get());
+    writing = std::async(
+        std::launch::async,
+        [&writers, &file, &info, name = tensor.name, encoding = p.encoding,
+         shards = std::move(shards)]() -> absl::Status {
+          for (size_t rank = 0; rank < shards.size(); ++rank) {
+            absl::Status s =
+                Append(*writers[rank], name, encoding, *shards[rank]);
+            if (!s.ok()) {
+              return absl::Status(
+                  s.code(),
+                  absl::StrCat(file.path(), ": ", name, ": ", s.message()));
+            }
+          }
+          file.Release(info.begin, info.end);
+          return absl::OkStatus();
+        });
+
     summary.original_bytes += info.num_bytes();
     summary.df11_tensors += p.encoding == Encoding::kDf11;
     ++summary.tensors;
@@ -270,9 +296,8 @@ absl::StatusOr<CompressSummary> CompressCheckpoint(
     progress.tensor = info.name;
     if (options.on_progress) options.on_progress(progress);
   }
-  gathered = {};
-  gathered.shrink_to_fit();
 
+  if (writing.valid()) RETURN_IF_ERROR(writing.get());
   for (auto& writer : writers) RETURN_IF_ERROR(writer->Finish());
   for (const std::string& side : manifest.side_files) {
     RETURN_IF_ERROR(CopyFile(hf_dir + "/" + side, temp.path() + "/" + side));

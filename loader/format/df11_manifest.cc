@@ -171,7 +171,7 @@ absl::StatusOr<ShardEntry> ParseShard(const Fields& f, Encoding encoding) {
 absl::StatusOr<ManifestTensor> ParseTensor(const Fields& f, int tp) {
   ManifestTensor t;
   RETURN_IF_ERROR(f.Expect({"name", "dtype", "shape", "split", "encoding",
-                            "original_xxh3", "source_file", "shards"}));
+                            "source_file", "shards"}));
   ASSIGN_OR_RETURN(t.name, f.String("name"));
   ASSIGN_OR_RETURN(std::string dtype, f.String("dtype"));
   absl::StatusOr<Dtype> parsed_dtype = ParseDtype(dtype);
@@ -191,7 +191,6 @@ absl::StatusOr<ManifestTensor> ParseTensor(const Fields& f, int tp) {
   if (t.encoding == Encoding::kDf11 && t.dtype != Dtype::kBF16) {
     return f.Error("encoding", "only BF16 tensors are DF11-encoded");
   }
-  ASSIGN_OR_RETURN(t.original_xxh3, f.Hex("original_xxh3"));
   ASSIGN_OR_RETURN(t.source_file, f.String("source_file"));
 
   absl::StatusOr<SplitPlan> plan =
@@ -280,7 +279,6 @@ std::string SerializeManifest(const Manifest& m) {
                        {"shape", t.shape},
                        {"split", std::string(SplitKindName(t.split))},
                        {"encoding", std::string(EncodingName(t.encoding))},
-                       {"original_xxh3", Hex64(t.original_xxh3)},
                        {"source_file", t.source_file},
                        {"shards", std::move(shards)}});
   }

@@ -45,7 +45,6 @@ struct ManifestTensor {
   std::vector<uint64_t> shape;
   SplitKind split = SplitKind::kReplicated;
   Encoding encoding = Encoding::kRaw;
-  uint64_t original_xxh3 = 0;      // of the whole tensor's bytes
   std::string source_file;         // the HF shard it came from
   std::vector<ShardEntry> shards;  // one per rank, rank order
 };

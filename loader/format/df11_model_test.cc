@@ -1,5 +1,7 @@
 // The DF11 model directory end to end on real files: synth -> compress ->
 // verify -> decompress at several TP sizes, and each kind of corruption.
+#include "loader/format/df11_model.h"
+
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -8,7 +10,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loader/format/df11_compress.h"
-#include "loader/format/df11_model.h"
 #include "loader/format/df11_restore.h"
 #include "loader/format/safetensors.h"
 #include "loader/format/synthetic_checkpoint.h"
@@ -76,19 +77,16 @@ void ExpectSameTensors(const std::string& a, const std::string& b) {
       EXPECT_EQ(t.dtype, u->dtype) << t.name;
       EXPECT_EQ(t.shape, u->shape) << t.name;
       const auto p = (*x)->Data(t), q = (*y)->Data(*u);
-      ASSERT_TRUE(std::equal(p.begin(), p.end(), q.begin(), q.end()))
-          << t.name;
+      ASSERT_TRUE(std::equal(p.begin(), p.end(), q.begin(), q.end())) << t.name;
     }
   }
 }
 
-class RoundTripTest
-    : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+class RoundTripTest : public ::testing::TestWithParam<std::tuple<int, bool>> {};
 
 TEST_P(RoundTripTest, HfToDf11ToHfIsByteIdentical) {
   const auto [tp, tied] = GetParam();
-  const std::string name =
-      "rt_tp" + std::to_string(tp) + (tied ? "_tied" : "");
+  const std::string name = "rt_tp" + std::to_string(tp) + (tied ? "_tied" : "");
   const std::string hf = Synth(name + "_hf", tied);
   const std::string df11 = TestDir(name + "_df11");
   const std::string back = TestDir(name + "_back");
@@ -240,8 +238,8 @@ INSTANTIATE_TEST_SUITE_P(
                      const std::string f = dir + "/rank-00.safetensors";
                      const uint64_t at = ArrayOffset(
                          f, std::string(kTensor) + ".df11.sign_mantissa");
-                     std::fstream io(f, std::ios::in | std::ios::out |
-                                            std::ios::binary);
+                     std::fstream io(
+                         f, std::ios::in | std::ios::out | std::ios::binary);
                      io.seekg(at + 10);
                      const char c = static_cast<char>(io.get());
                      io.seekp(at + 10);
@@ -292,9 +290,9 @@ INSTANTIATE_TEST_SUITE_P(
                    {"df11.json", "not valid JSON"}},
         Corruption{"HeaderLengthPastEnd",
                    [](const std::string& dir) {
-                     std::fstream io(dir + "/rank-00.safetensors",
-                                     std::ios::in | std::ios::out |
-                                         std::ios::binary);
+                     std::fstream io(
+                         dir + "/rank-00.safetensors",
+                         std::ios::in | std::ios::out | std::ios::binary);
                      const char big[8] = {0, 0, 0, 0x10, 0, 0, 0, 0};
                      io.write(big, 8);
                    },
@@ -304,7 +302,8 @@ INSTANTIATE_TEST_SUITE_P(
                    [](const std::string& dir) {
                      fs::remove(dir + "/rank-01.safetensors");
                    },
-                   absl::StatusCode::kNotFound, {"rank-01.safetensors"}}),
+                   absl::StatusCode::kNotFound,
+                   {"rank-01.safetensors"}}),
     [](const auto& info) { return info.param.name; });
 
 }  // namespace

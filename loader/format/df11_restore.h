@@ -42,8 +42,8 @@ struct VerifyReport {
 };
 
 // Decodes every shard of every rank on the CPU and checks both checksums of
-// each; with `against`, also compares every byte with the original tensor
-// and checks the original's whole-tensor checksum. Stops at the first bad
+// each; with `against`, also compares every byte with the original tensor.
+// Stops at the first bad
 // tensor: DataLoss naming the tensor and the file.
 absl::StatusOr<VerifyReport> VerifyModel(const std::string& dir,
                                          const VerifyOptions& options);
@@ -51,7 +51,8 @@ absl::StatusOr<VerifyReport> VerifyModel(const std::string& dir,
 // Writes a BF16 Hugging Face checkpoint to `out_dir` (which must not exist)
 // whose tensors are byte-identical to the original's, in the original's
 // shard files (with model.safetensors.index.json if it had one), plus the
-// side files. Atomic like CompressCheckpoint.
+// side files. Every shard is checked against its checksums on the way.
+// Atomic like CompressCheckpoint.
 absl::Status DecompressModel(const std::string& dir, const std::string& out_dir,
                              int threads,
                              const RestoreCallback& on_progress = nullptr);
