@@ -115,12 +115,6 @@ class Fields {
   absl::string_view file_;
 };
 
-uint64_t Elements(const std::vector<uint64_t>& shape) {
-  uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
-
 absl::StatusOr<ShardEntry> ParseShard(const Fields& f, Encoding encoding) {
   ShardEntry s;
   if (encoding == Encoding::kRaw) {
@@ -160,7 +154,7 @@ absl::StatusOr<ShardEntry> ParseShard(const Fields& f, Encoding encoding) {
     return f.Error("code_lengths", st.message());
   }
   ASSIGN_OR_RETURN(s.exponent_entropy, f.Number("exponent_entropy"));
-  const uint64_t n = Elements(s.shape);
+  const uint64_t n = NumElements(s.shape);
   if (n > kMaxElements || s.stream_bits < n ||
       s.stream_bits > n * kMaxCodeLength) {
     return f.Error("stream_bits", "does not fit the shard's element count");

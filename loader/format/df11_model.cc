@@ -10,16 +10,6 @@
 #include "xxhash.h"
 
 namespace df11 {
-namespace {
-
-uint64_t Elements(const std::vector<uint64_t>& shape) {
-  uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<Df11Model>> Df11Model::Open(
     const std::string& dir, std::optional<int> only_rank) {
   std::unique_ptr<Df11Model> model(new Df11Model());
@@ -66,12 +56,12 @@ absl::Status Df11Model::Bind(int rank) {
       names = Df11ArrayNames(tensor.name);
       const EncodedSizes sizes = SizesFor(shard.stream_bits, shard.layout);
       want = {{Dtype::kU8, sizes.stream_bytes},
-              {Dtype::kU8, Elements(shard.shape)},
+              {Dtype::kU8, NumElements(shard.shape)},
               {Dtype::kU8, sizes.gap_bytes},
               {Dtype::kU32, sizes.block_start_entries}};
     } else {
       names = {tensor.name};
-      want = {{tensor.dtype, Elements(shard.shape)}};
+      want = {{tensor.dtype, NumElements(shard.shape)}};
     }
     for (size_t a = 0; a < names.size(); ++a) {
       const TensorInfo* info = file.Find(names[a]);
@@ -118,7 +108,7 @@ absl::Status Df11Model::Bind(int rank) {
 
 uint64_t Df11Model::ShardBytes(size_t t) const {
   const ManifestTensor& tensor = manifest_.tensors[t];
-  return Elements(tensor.shards[0].shape) * DtypeSize(tensor.dtype);
+  return NumElements(tensor.shards[0].shape) * DtypeSize(tensor.dtype);
 }
 
 uint64_t Df11Model::StoredBytes(size_t t, int rank) const {
@@ -136,7 +126,7 @@ EncodedTensorView Df11Model::Df11View(size_t t, int rank) const {
   const Arrays& arrays = arrays_[rank][t];
   const absl::Span<const uint8_t> starts = file.Data(*e[3]);
   EncodedTensorView view;
-  view.num_elements = Elements(shard.shape);
+  view.num_elements = NumElements(shard.shape);
   view.stream_bits = shard.stream_bits;
   view.layout = shard.layout;
   view.code_lengths = shard.code_lengths;

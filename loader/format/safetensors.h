@@ -53,6 +53,9 @@ absl::StatusOr<Dtype> ParseDtype(absl::string_view name);
 absl::string_view DtypeName(Dtype dtype);
 size_t DtypeSize(Dtype dtype);
 
+// The product of the dimensions (1 for a scalar).
+uint64_t NumElements(absl::Span<const uint64_t> shape);
+
 struct TensorInfo {
   std::string name;
   Dtype dtype = Dtype::kU8;
@@ -60,7 +63,7 @@ struct TensorInfo {
   uint64_t begin = 0;  // offsets in the data section
   uint64_t end = 0;
 
-  uint64_t num_elements() const;
+  uint64_t num_elements() const { return NumElements(shape); }
   uint64_t num_bytes() const { return end - begin; }
 };
 

@@ -227,7 +227,7 @@ absl::string_view DtypeName(Dtype dtype) { return Entry(dtype).name; }
 
 size_t DtypeSize(Dtype dtype) { return Entry(dtype).size; }
 
-uint64_t TensorInfo::num_elements() const {
+uint64_t NumElements(absl::Span<const uint64_t> shape) {
   uint64_t n = 1;
   for (uint64_t d : shape) n *= d;
   return n;

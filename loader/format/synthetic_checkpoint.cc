@@ -20,11 +20,7 @@ struct SynthTensor {
   std::string name;
   std::vector<uint64_t> shape;
   double stddev;  // 0 for a norm: values near 1
-  uint64_t bytes() const {
-    uint64_t n = 2;
-    for (uint64_t d : shape) n *= d;
-    return n;
-  }
+  uint64_t bytes() const { return 2 * NumElements(shape); }
 };
 
 std::vector<SynthTensor> Tensors(const SyntheticSpec& s) {
