@@ -66,6 +66,10 @@ struct EdgeBytes {
 // read the same input from L1.
 constexpr size_t kBatch = 4096;
 
+// Codes at the end of a segment that are packed in a local buffer, because
+// the branch-free stores would otherwise reach into the next segment's bytes.
+constexpr size_t kTail = 128;
+
 // The sign/mantissa bytes of n values, 16 at a time with SSE2.
 void SplitSignMantissa(const uint16_t* values, size_t n,
                        uint8_t* sign_mantissa) {
@@ -102,14 +106,6 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   const uint64_t chunk_bits = uint64_t{layout.chunk_bytes} * 8;
   const uint64_t block_mask = layout.chunks_per_block - 1;
 
-  // The segment's bytes of stream, from byte bit_begin / 8; 8 bytes of slack
-  // for the branch-free 64-bit stores below.
-  const uint64_t first_byte = s.bit_begin / 8;
-  std::vector<uint8_t> local((s.bit_end + 7) / 8 - first_byte + 8, 0);
-  uint8_t* out = local.data();
-  uint64_t acc = 0;
-  uint32_t acc_bits = s.bit_begin % 8;
-
   uint64_t pos = s.bit_begin;
   uint64_t chunk = (s.bit_begin + chunk_bits - 1) / chunk_bits;
   uint64_t boundary = chunk * chunk_bits;
@@ -123,39 +119,59 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
     boundary += chunk_bits;
   };
 
-  for (size_t batch = s.begin; batch < s.end; batch += kBatch) {
-    const size_t batch_end = std::min(s.end, batch + kBatch);
-    SplitSignMantissa(values.data() + batch, batch_end - batch,
-                      sign_mantissa + batch);
-    for (size_t i = batch; i < batch_end; ++i) {
-      if (pos >= boundary) mark_chunk(pos, i);
-      const uint32_t entry = packed[Bf16Exponent(values[i])];
-      const uint32_t length = entry >> 16;
-      acc |= uint64_t{entry & 0xFFFF} << acc_bits;
-      acc_bits += length;
-      pos += length;
-      // Store 8 bytes, keep the partial byte: no branch on the flush.
-      std::memcpy(out, &acc, 8);
-      out += acc_bits >> 3;
-      acc >>= acc_bits & ~7u;
-      acc_bits &= 7;
+  // Codes are packed into `acc` and stored 8 bytes at a time at `out`, which
+  // then advances by the whole bytes written: no branch on the flush. The
+  // store runs up to 7 bytes ahead of the last whole byte.
+  uint64_t acc = 0;
+  uint32_t acc_bits = s.bit_begin % 8;
+  auto encode = [&](size_t begin, size_t end, uint8_t*& out) {
+    for (size_t batch = begin; batch < end; batch += kBatch) {
+      const size_t batch_end = std::min(end, batch + kBatch);
+      SplitSignMantissa(values.data() + batch, batch_end - batch,
+                        sign_mantissa + batch);
+      for (size_t i = batch; i < batch_end; ++i) {
+        if (pos >= boundary) mark_chunk(pos, i);
+        const uint32_t entry = packed[Bf16Exponent(values[i])];
+        const uint32_t length = entry >> 16;
+        acc |= uint64_t{entry & 0xFFFF} << acc_bits;
+        acc_bits += length;
+        pos += length;
+        std::memcpy(out, &acc, 8);
+        out += acc_bits >> 3;
+        acc >>= acc_bits & ~7u;
+        acc_bits &= 7;
+      }
     }
-  }
-  std::memcpy(out, &acc, 8);
+  };
+
+  // All but the last kTail codes go straight into the stream: each code is at
+  // least one bit, so the stores stay below the segment's last byte, which it
+  // may share with the next segment. The last codes go to a small buffer.
+  const uint64_t first_byte = s.bit_begin / 8;
+  const uint64_t last_byte = (s.bit_end - 1) / 8;
+  const size_t direct_end = s.end - std::min<size_t>(kTail, s.end - s.begin);
+  uint8_t* out = stream + first_byte;
+  encode(s.begin, direct_end, out);
+  const uint64_t tail_first = out - stream;
+  uint8_t tail[kTail * kMaxCodeLength / 8 + 16] = {};
+  uint8_t* tail_out = tail;
+  encode(direct_end, s.end, tail_out);
+  std::memcpy(tail_out, &acc, 8);
   // Chunks that start after the segment's last code start begin at the next
   // segment's first code (or, for the last segment, at the end of stream).
   while (boundary < s.bit_end) mark_chunk(s.bit_end, s.end);
 
-  // Bytes wholly inside the segment go straight to the stream.
+  // The first and last bytes may be shared: they are OR-ed in after all
+  // segments finish. The bytes between are this segment's alone.
   EdgeBytes edges;
   edges.head_index = first_byte;
-  edges.tail_index = s.bit_end / 8;
-  edges.head = local[0];
-  edges.tail = local[edges.tail_index - first_byte];
-  const uint64_t own_begin = (s.bit_begin + 7) / 8, own_end = s.bit_end / 8;
-  if (own_end > own_begin) {
-    std::memcpy(stream + own_begin, local.data() + (own_begin - first_byte),
-                own_end - own_begin);
+  edges.tail_index = last_byte;
+  edges.head = tail_first == first_byte ? tail[0] : stream[first_byte];
+  edges.tail = tail[last_byte - tail_first];
+  const uint64_t copy_begin = std::max(tail_first, first_byte + 1);
+  if (last_byte > copy_begin) {
+    std::memcpy(stream + copy_begin, tail + (copy_begin - tail_first),
+                last_byte - copy_begin);
   }
   return edges;
 }
