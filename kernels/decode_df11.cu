@@ -2,22 +2,24 @@
 // per 16-byte chunk. docs/kernels.md has the design and its cost model.
 //
 // Per block:
-//   1. stage the tensor's tables (12 KB, BuildDf11KernelTable) in shared
+//   1. stage the tensor's tables (20 KB, BuildDf11KernelTable) in shared
 //      memory;
-//   2. each thread counts the codes that start in its chunk, several per
-//      lookup, and checks that they end where the next chunk's gap says;
-//   3. a block-wide prefix sum of the counts, from block_starts[b], places
-//      each thread's codes in the block's output range;
-//   4. each thread decodes its chunk again, writing exponent bytes to their
-//      places in a shared-memory buffer;
-//   5. all threads combine exponents with sign/mantissa bytes 8 elements at a
-//      time and write the block's output with coalesced 16-byte stores.
+//   2. each thread decodes its chunk once, up to three codes per lookup,
+//      into a private 64-byte slot of the shared exponent buffer, and checks
+//      that its last code ends where the next chunk's gap says;
+//   3. a block-wide prefix sum of the code counts, from block_starts[b],
+//      places each thread's symbols in the block's output range;
+//   4. each thread moves its slot, through registers, to its place in the
+//      (now compact) buffer with word stores;
+//   5. all threads combine exponents with sign/mantissa bytes 16 elements at
+//      a time and write the block's output with coalesced 16-byte stores.
+// A block with a chunk of more than 64 codes (an average code under 2 bits)
+// decodes a second time straight into the compact buffer instead of step 4,
+// in rounds if its elements don't fit the buffer.
 // A block whose index or stream fails a check writes nothing; every write
 // is also clamped to the block's output range, itself clamped to [0, n), so
 // a corrupted index or stream cannot write outside the output.
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
 #include "kernels/cuda_status.h"
@@ -36,18 +38,24 @@ constexpr uint32_t kMaxBlockElements = kThreads * kChunkBits;
 constexpr int kWindowBits = 12;
 constexpr int kWindows = 1 << kWindowBits;
 constexpr int kTableVectors = kDf11KernelTableBytes / 16;
+// The shared exponent buffer: 16 KB keeps 6 blocks (48 warps) on an SM.
+constexpr uint32_t kBufferBytes = 16384;
+constexpr int kMinBlocksPerSm = 6;
 // Multi-code table entry (BuildDf11KernelTable): up to three symbols in bits
-// 0-23, their total length in bits 24-27, their count in bits 28-29, and bit
-// 31 for a window that is no code (length 15, so that decoding moves on).
+// 0-23, their count in bits 24-25 and their total length in bits 28-31. A
+// window that is no code gets length 15 (more than any valid entry), so that
+// decoding moves on and the largest entry tells that it happened.
 constexpr uint32_t kSymbolsMask = 0xFFFFFFu;
-constexpr uint32_t kBadWindow = 1u << 31;
 constexpr uint32_t kInvalidLength = 15;
+// Codes a thread keeps in its private slot of the exponent buffer when it
+// decodes once; a block with a fuller chunk decodes a second time.
+constexpr uint32_t kSlotWords = 16;
+constexpr uint32_t kSlotBytes = 4 * kSlotWords;
 
-__device__ __forceinline__ uint32_t EntryLength(uint32_t e) {
-  return (e >> 24) & 0xF;
-}
-__device__ __forceinline__ uint32_t EntryCount(uint32_t e) {
-  return (e >> 28) & 0x3;
+__device__ __forceinline__ uint32_t EntryLength(uint32_t e) { return e >> 28; }
+// Bits of the symbols: 8 times the count.
+__device__ __forceinline__ uint32_t EntryBits(uint32_t e) {
+  return (e >> 21) & 0x18;
 }
 
 struct TensorArgs {
@@ -61,10 +69,11 @@ struct TensorArgs {
   uint32_t num_elements;
   uint32_t num_chunks;
   uint32_t first_block;  // of this tensor in the launch's list of blocks
-  // (out / 2 + i) % 8 == 0 makes out + i 16-byte aligned.
+  // (out / 2 + i) % 16 == 0 makes out + i 32-byte aligned.
   uint32_t out_shift;
-  // Whether sign_mantissa + i is 8-byte aligned wherever out + i is 16.
-  uint32_t sign_mantissa_aligned;
+  // 16 or 8 if sign_mantissa + i is that aligned wherever out + i is
+  // 32-byte aligned, else 0.
+  uint32_t sign_mantissa_align;
 };
 
 struct BatchArgs {
@@ -77,45 +86,92 @@ __device__ __forceinline__ uint32_t Gap(const uint8_t* gaps, uint32_t chunk) {
   return (__ldg(gaps + chunk / 2) >> (4 * (chunk % 2))) & 0xF;
 }
 
-__device__ __forceinline__ uint32_t Window(uint32_t lo, uint32_t hi, int q) {
-  return __funnelshift_r(lo, hi, q) & (kWindows - 1);
+// The chunk's words w[0..4] (w[4]: the next chunk's first word) shifted
+// left by two bits as one 160-bit number, so that one funnel shift and a
+// mask give 4 times the 12-bit window at bit q of word i: the byte offset
+// of its multi-code table entry.
+__device__ __forceinline__ void ShiftForOffsets(uint32_t (&w)[5]) {
+#pragma unroll
+  for (int k = 4; k > 0; --k) w[k] = __funnelshift_l(w[k - 1], w[k], 2);
+  w[0] <<= 2;
 }
 
-// Counts the codes that start in [gap, limit) of a chunk whose bits are
+__device__ __forceinline__ uint32_t EntryOffset(uint32_t lo, uint32_t hi,
+                                                int q) {
+  return __funnelshift_r(lo, hi, q) & (4 * kWindows - 4);
+}
+
+__device__ __forceinline__ uint32_t Entry(const uint8_t* multi,
+                                          uint32_t offset) {
+  return *reinterpret_cast<const uint32_t*>(multi + offset);
+}
+
+// Appends `bits` / 8 symbols (the low bytes of `symbols`) at bit position
+// b of a stream of 32-bit words; acc holds the stream's bits [b & ~31, b).
+// Returns whether a word was completed, which is then in `full`. The funnel
+// shifts take b modulo 32 for free.
+__device__ __forceinline__ bool Append(uint32_t symbols, uint32_t bits,
+                                       uint32_t& b, uint32_t& acc,
+                                       uint32_t& full) {
+  full = acc | __funnelshift_l(0, symbols, b);
+  const uint32_t next = b + bits;
+  const bool done = (next ^ b) >= 32;
+  acc = done ? __funnelshift_l(symbols, 0, b) : full;
+  b = next;
+  return done;
+}
+
+// Decodes the codes that start in [gap, limit) of a chunk whose bits are
 // w[0..3], with w[4] the first word of the next chunk: up to three per
 // lookup of the multi-code table, one at a time (length table) where a
-// window reaches the limit. Sets `end` to the bit after the last code,
-// relative to the chunk start, and `bad` if a window was no code.
-__device__ __forceinline__ uint32_t CountCodes(const uint32_t (&w)[5], int gap,
-                                               int limit, const uint32_t* multi,
-                                               const uint8_t* lengths,
-                                               int& end, bool& bad) {
+// window reaches the limit. The first kSlotBytes symbols go to the thread's
+// slot of `buffer`. Returns the number of codes; sets `end` to the bit after
+// the last code, relative to the chunk start, and `bad` if a window was no
+// code.
+__device__ __forceinline__ uint32_t DecodeToSlot(const uint32_t (&w)[5],
+                                                 int gap, int limit,
+                                                 const uint8_t* multi,
+                                                 const uint8_t* lengths,
+                                                 uint32_t* buffer, uint32_t tid,
+                                                 int& end, bool& bad) {
   int q = gap;
-  uint32_t codes = 0;
-  uint32_t flags = 0;
+  uint32_t b = 0;  // 8 times the number of codes so far
+  uint32_t acc = 0;
   uint32_t largest = 0;
+  uint32_t full;
+  // Word k of the slot is buffer[k * kThreads + tid]: a warp's stores hit
+  // 32 different banks. Past kSlotWords words the slot wraps around; the
+  // block then decodes again and ignores the slots.
+  const auto put = [&](bool done, uint32_t word) {
+    if (done) buffer[word % kSlotWords * kThreads + tid] = full;
+  };
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     // Whole windows while every code in them starts before the limit.
     const int multi_limit = min(32, limit - 32 * i - (kWindowBits - 1));
     while (q < multi_limit) {
-      const uint32_t e = multi[Window(w[i], w[i + 1], q)];
-      flags |= e;
-      codes += EntryCount(e);
+      const uint32_t e = Entry(multi, EntryOffset(w[i], w[i + 1], q));
+      largest = max(largest, e);
       q += EntryLength(e);
+      const uint32_t word = b / 32;
+      put(Append(e & kSymbolsMask, EntryBits(e), b, acc, full), word);
     }
     const int word_limit = min(32, limit - 32 * i);
     while (q < word_limit) {
-      const uint32_t length = lengths[Window(w[i], w[i + 1], q)];
-      largest = max(largest, length);
+      const uint32_t offset = EntryOffset(w[i], w[i + 1], q);
+      const uint32_t length = lengths[offset / 4];
+      largest = max(largest, length << 28);
       q += length;
-      ++codes;
+      const uint32_t word = b / 32;
+      put(Append(multi[offset], 8, b, acc, full), word);
     }
     q -= 32;
   }
+  full = acc;
+  put(b % 32 != 0, b / 32);
   end = q + kChunkBits;
-  bad = (flags & kBadWindow) != 0 || largest > kWindowBits;
-  return codes;
+  bad = EntryLength(largest) > kWindowBits;
+  return b / 8;
 }
 
 // Byte positions p0..p1 of the block's exponent buffer, as 32-bit words.
@@ -123,7 +179,7 @@ __device__ __forceinline__ uint32_t CountCodes(const uint32_t (&w)[5], int gap,
 // words may hold a neighbour's bytes too, are zeroed before and get atomicOr.
 // With kWindowed, only words in [base, base + kBufferBytes) are written, at
 // word index (p - base) / 4.
-template <uint32_t kBufferBytes, bool kWindowed>
+template <bool kWindowed>
 struct WordWriter {
   uint32_t* buffer;
   uint32_t base;
@@ -145,58 +201,55 @@ struct WordWriter {
   }
 };
 
-// Decodes the codes CountCodes counted, `count` = p1 - p0 of them, and
+// Decodes the codes DecodeToSlot counted, `count` = p1 - p0 of them, and
 // writes their symbols to byte positions p0..p1 through `out`.
-template <uint32_t kBufferBytes, bool kWindowed>
-__device__ __forceinline__ void DecodeCodes(
-    const uint32_t (&w)[5], int gap, int limit, const uint32_t* multi,
-    const WordWriter<kBufferBytes, kWindowed>& out, uint32_t p0, uint32_t p1) {
+template <bool kWindowed>
+__device__ __forceinline__ void DecodeCodes(const uint32_t (&w)[5], int gap,
+                                            int limit, const uint8_t* multi,
+                                            const WordWriter<kWindowed>& out,
+                                            uint32_t p0, uint32_t p1) {
   int q = gap;
-  uint32_t p = p0;
-  uint32_t acc = 0;  // the symbols at byte positions [p & ~3, p)
-  const auto emit = [&](uint32_t symbols, uint32_t n) {
-    const uint32_t shift = (p & 3) * 8;
-    const uint32_t lo = acc | (symbols << shift);
-    const uint32_t hi = __funnelshift_l(symbols, 0, shift);
-    const uint32_t next = p + n;
-    if ((next ^ p) >= 4) {
-      out.Put(p / 4, lo);
-      acc = hi;
-    } else {
-      acc = lo;
-    }
-    p = next;
+  uint32_t b = 8 * p0;  // bit position in the buffer
+  const uint32_t b1 = 8 * p1;
+  uint32_t acc = 0;
+  uint32_t full;
+  const auto emit = [&](uint32_t symbols, uint32_t bits) {
+    const uint32_t word = b / 32;
+    if (Append(symbols, bits, b, acc, full)) out.Put(word, full);
   };
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int multi_limit = min(32, limit - 32 * i - (kWindowBits - 1));
     while (q < multi_limit) {
-      const uint32_t e = multi[Window(w[i], w[i + 1], q)];
+      const uint32_t e = Entry(multi, EntryOffset(w[i], w[i + 1], q));
       q += EntryLength(e);
-      emit(e & kSymbolsMask, EntryCount(e));
+      emit(e & kSymbolsMask, EntryBits(e));
     }
     // Near the limit a window may hold codes of the next chunk: keep only
     // as many symbols as are left.
     const int word_limit = min(32, limit - 32 * i);
     while (q < word_limit) {
-      const uint32_t e = multi[Window(w[i], w[i + 1], q)];
+      const uint32_t e = Entry(multi, EntryOffset(w[i], w[i + 1], q));
       q += EntryLength(e);
-      const uint32_t n = min(EntryCount(e), p1 - p);
-      emit(e & ~(0xFFFFFFFFu << (8 * n)), n);
+      const uint32_t bits = min(EntryBits(e), b1 - b);
+      emit(e & ~(0xFFFFFFFFu << bits), bits);
     }
     q -= 32;
   }
-  if (p & 3) out.Or(p / 4, acc);
+  if (b % 32 != 0) out.Or(b / 32, acc);
 }
 
-__device__ __forceinline__ uint32_t Bf16Pair(uint32_t sm, uint32_t e) {
-  // Bytes in bits 0-7 and 16-23 of each argument.
-  return ((sm & 0x00800080u) << 8) | (e << 7) | (sm & 0x007F007Fu);
-}
-
-__device__ __forceinline__ uint32_t Bf16Pairs(uint32_t sm4, uint32_t e4,
-                                              uint32_t select) {
-  return Bf16Pair(__byte_perm(sm4, 0, select), __byte_perm(e4, 0, select));
+// BF16 values of elements 2j and 2j + 1 (j = 0 or 1) of four
+// sign/mantissa bytes and four exponent bytes.
+template <int j>
+__device__ __forceinline__ uint32_t Bf16Pair(uint32_t sm4, uint32_t e4) {
+  // PRMT with the selector's high bit set replicates a byte's sign bit:
+  // bytes [sm_2j, sign_2j, sm_2j+1, sign_2j+1].
+  constexpr uint32_t kSignSelect = j == 0 ? 0x9180 : 0xB3A2;
+  uint32_t sm;
+  asm("prmt.b32 %0, %1, 0, %2;" : "=r"(sm) : "r"(sm4), "n"(kSignSelect));
+  const uint32_t e = __byte_perm(e4, 0, j == 0 ? 0x4140 : 0x4342);
+  return (sm & 0x807F807Fu) | (e << 7);
 }
 
 __device__ __forceinline__ uint16_t Bf16(uint32_t sm, uint32_t e) {
@@ -205,7 +258,8 @@ __device__ __forceinline__ uint16_t Bf16(uint32_t sm, uint32_t e) {
 
 // Writes the outputs of byte positions [lo, hi) of the block, whose
 // exponents sit at exponents[p - base]; position head is element start.
-// base is a multiple of 8.
+// Position 16j lines up with a 32-byte aligned output address; base is a
+// multiple of 16.
 __device__ __forceinline__ void StoreOutputs(const TensorArgs& t,
                                              const uint8_t* exponents,
                                              uint32_t start, uint32_t head,
@@ -213,44 +267,79 @@ __device__ __forceinline__ void StoreOutputs(const TensorArgs& t,
                                              uint32_t base) {
   const uint8_t* sm = t.sign_mantissa;
   uint16_t* out = t.out;
-  for (uint32_t p = base + 8 * threadIdx.x; p < hi; p += 8 * kThreads) {
-    if (p >= lo && p + 8 <= hi && t.sign_mantissa_aligned) {
-      const uint32_t i = start + (p - head);
-      const uint2 e8 = *reinterpret_cast<const uint2*>(exponents + (p - base));
-      const uint2 sm8 = __ldg(reinterpret_cast<const uint2*>(sm + i));
-      uint4 v;
-      v.x = Bf16Pairs(sm8.x, e8.x, 0x4140);
-      v.y = Bf16Pairs(sm8.x, e8.x, 0x4342);
-      v.z = Bf16Pairs(sm8.y, e8.y, 0x4140);
-      v.w = Bf16Pairs(sm8.y, e8.y, 0x4342);
-      *reinterpret_cast<uint4*>(out + i) = v;
+  for (uint32_t p = base + 16 * threadIdx.x; p < hi; p += 16 * kThreads) {
+    const uint32_t i = start + (p - head);
+    if (p >= lo && p + 16 <= hi && t.sign_mantissa_align >= 8) {
+      const uint4 e16 = *reinterpret_cast<const uint4*>(exponents + (p - base));
+      uint4 sm16;
+      if (t.sign_mantissa_align == 16) {
+        sm16 = __ldg(reinterpret_cast<const uint4*>(sm + i));
+      } else {
+        const uint2 a = __ldg(reinterpret_cast<const uint2*>(sm + i));
+        const uint2 b = __ldg(reinterpret_cast<const uint2*>(sm + i + 8));
+        sm16 = make_uint4(a.x, a.y, b.x, b.y);
+      }
+      uint4* dst = reinterpret_cast<uint4*>(out + i);
+      dst[0] =
+          make_uint4(Bf16Pair<0>(sm16.x, e16.x), Bf16Pair<1>(sm16.x, e16.x),
+                     Bf16Pair<0>(sm16.y, e16.y), Bf16Pair<1>(sm16.y, e16.y));
+      dst[1] =
+          make_uint4(Bf16Pair<0>(sm16.z, e16.z), Bf16Pair<1>(sm16.z, e16.z),
+                     Bf16Pair<0>(sm16.w, e16.w), Bf16Pair<1>(sm16.w, e16.w));
     } else {
-      for (uint32_t q = max(p, lo); q < min(p + 8, hi); ++q) {
-        const uint32_t i = start + (q - head);
-        out[i] = Bf16(__ldg(sm + i), exponents[q - base]);
+      for (uint32_t q = max(p, lo); q < min(p + 16, hi); ++q) {
+        const uint32_t k = start + (q - head);
+        out[k] = Bf16(__ldg(sm + k), exponents[q - base]);
       }
     }
   }
 }
 
-template <uint32_t kBufferBytes>
+// Writes a thread's symbols r (bytes 0 .. p1 - p0, from its slot) to byte
+// positions [p0, p1) of the compact buffer: words shared with a neighbour
+// (zeroed before) by atomicOr, the others by plain stores.
+__device__ __forceinline__ void WriteCompact(const uint32_t (&r)[kSlotWords],
+                                             uint32_t p0, uint32_t p1,
+                                             uint32_t* buffer) {
+  if (p1 == p0) return;
+  const uint32_t shift = (p0 % 4) * 8;
+  const uint32_t first = p0 / 4;
+  const uint32_t last = (p1 - 1) / 4 - first;
+  const uint32_t last_mask = 0xFFFFFFFFu >> (8 * (3 - (p1 - 1) % 4));
+#pragma unroll
+  for (uint32_t j = 0; j <= kSlotWords; ++j) {
+    if (j > last) break;
+    uint32_t v =
+        __funnelshift_l(j > 0 ? r[j - 1] : 0, j < kSlotWords ? r[j] : 0, shift);
+    if (j == last) v &= last_mask;
+    if ((j == 0 && shift != 0) || (j == last && p1 % 4 != 0)) {
+      atomicOr(buffer + first + j, v);
+    } else {
+      buffer[first + j] = v;
+    }
+  }
+}
+
 struct SharedStorage {
   uint4 table[kTableVectors];
-  // Exponents of the block's elements by byte position: element start + j
-  // is at position head + j, so that position 8j lines up with a 16-byte
+  // First the threads' slots (kSlotWords words each, interleaved), then the
+  // exponents of the block's elements by byte position: element start + j
+  // is at position head + j, so that position 16j lines up with a 32-byte
   // aligned output address.
   __align__(16) uint32_t exponents[kBufferBytes / 4];
   uint32_t warp_totals[kWarps];
   uint32_t block_flags;
+  uint32_t overflow;  // a chunk holds more than kSlotBytes codes
 };
 
-template <uint32_t kBufferBytes, int kMinBlocks>
-__global__ void __launch_bounds__(kThreads, kMinBlocks)
+__global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     DecodeDf11Kernel(const __grid_constant__ BatchArgs args) {
+  // Dynamic shared memory starts at shared address 0, so that table and
+  // buffer accesses take the address straight from a register (a static
+  // __shared__ block costs an add per access on sm_90).
   extern __shared__ uint4 shared_raw[];
-  SharedStorage<kBufferBytes>& s =
-      *reinterpret_cast<SharedStorage<kBufferBytes>*>(shared_raw);
-  const uint32_t* multi = reinterpret_cast<const uint32_t*>(s.table);
+  SharedStorage& s = *reinterpret_cast<SharedStorage*>(shared_raw);
+  const uint8_t* multi = reinterpret_cast<const uint8_t*>(s.table);
   const uint8_t* lengths =
       reinterpret_cast<const uint8_t*>(s.table) + 4 * kWindows;
 
@@ -308,13 +397,17 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   if (lane == 31 && chunk < t.num_chunks) {
     w[4] = __ldg(reinterpret_cast<const uint32_t*>(t.stream + chunk + 1));
   }
+  ShiftForOffsets(w);
+  if (tid == 0) s.overflow = 0;
   __syncthreads();  // table staged
 
   int end = 0;
   bool bad = false;
-  const uint32_t codes = CountCodes(w, gap, limit, multi, lengths, end, bad);
+  const uint32_t codes =
+      DecodeToSlot(w, gap, limit, multi, lengths, s.exponents, tid, end, bad);
   if (bad) flags |= kDf11BadCode;
   if (expected_end >= 0 && end != expected_end) flags |= kDf11BadGap;
+  if (codes > kSlotBytes) s.overflow = 1;
 
   // Block-wide exclusive prefix sum of the code counts.
   uint32_t inclusive = codes;
@@ -348,7 +441,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   if (s.block_flags != 0) return;
 
   // This thread's codes go to byte positions [p0, p1).
-  const uint32_t head = (start + t.out_shift) % 8;
+  const uint32_t head = (start + t.out_shift) % 16;
   const uint32_t p0 =
       head + inclusive - codes + (warp > 0 ? s.warp_totals[warp - 1] : 0);
   const uint32_t p1 = p0 + codes;
@@ -356,8 +449,37 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   const uint32_t head_word = p0 % 4 != 0 && p1 > p0 ? p0 / 4 : 0xFFFFFFFFu;
   const bool tail_shared = p1 % 4 != 0 && p1 > p0;
   const uint8_t* exponents = reinterpret_cast<const uint8_t*>(s.exponents);
+  if (stop <= kBufferBytes && !s.overflow) {
+    // Move the slots' symbols to their compact places.
+    uint32_t r[kSlotWords];
+#pragma unroll
+    for (uint32_t k = 0; k < kSlotWords; ++k) {
+      r[k] = s.exponents[k * kThreads + tid];
+    }
+    __syncthreads();
+    if (head_word != 0xFFFFFFFFu) s.exponents[head_word] = 0;
+    if (tail_shared) s.exponents[p1 / 4] = 0;
+    __syncthreads();
+    WriteCompact(r, p0, p1, s.exponents);
+    __syncthreads();
+    StoreOutputs(t, exponents, start, head, head, stop, 0);
+    return;
+  }
+  // A chunk of more than kSlotBytes codes: decode a second time. Loading
+  // the chunk again keeps w out of registers on the path above.
+  {
+    const bool mine = chunk < t.num_chunks;
+    const uint4 v = mine ? __ldg(t.stream + chunk) : make_uint4(0, 0, 0, 0);
+    w[0] = v.x;
+    w[1] = v.y;
+    w[2] = v.z;
+    w[3] = v.w;
+    w[4] = mine ? __ldg(reinterpret_cast<const uint32_t*>(t.stream + chunk + 1))
+                : 0;
+    ShiftForOffsets(w);
+  }
   if (stop <= kBufferBytes) {
-    const WordWriter<kBufferBytes, false> writer{s.exponents, 0, head_word};
+    const WordWriter<false> writer{s.exponents, 0, head_word};
     if (head_word != 0xFFFFFFFFu) s.exponents[head_word] = 0;
     if (tail_shared) s.exponents[p1 / 4] = 0;
     __syncthreads();
@@ -369,7 +491,7 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks)
   // A block of more elements than the buffer holds (average code below
   // 8 * kThreads * kChunkBytes / kBufferBytes bits): several rounds.
   for (uint32_t base = 0; base < stop; base += kBufferBytes) {
-    const WordWriter<kBufferBytes, true> writer{s.exponents, base, head_word};
+    const WordWriter<true> writer{s.exponents, base, head_word};
     if (base > 0) __syncthreads();  // the last round's stores are done
     if (head_word != 0xFFFFFFFFu && writer.Inside(head_word)) {
       s.exponents[head_word - base / 4] = 0;
@@ -424,43 +546,12 @@ absl::Status ValidateTensor(const Df11DeviceTensor& t, const uint16_t* out,
   return absl::OkStatus();
 }
 
-template <uint32_t kBufferBytes, int kMinBlocks>
-absl::Status LaunchVariant(const BatchArgs& args, uint32_t blocks,
-                           cudaStream_t stream) {
-  constexpr size_t kShared = sizeof(SharedStorage<kBufferBytes>);
-  // Above 48 KB a kernel must opt in, once per device.
-  static std::atomic<uint64_t> opted_in{0};
-  int device = 0;
-  RETURN_IF_CUDA_ERROR(cudaGetDevice(&device));
-  const uint64_t bit = uint64_t{1} << (device % 64);
-  if ((opted_in.load(std::memory_order_relaxed) & bit) == 0) {
-    RETURN_IF_CUDA_ERROR(cudaFuncSetAttribute(
-        DecodeDf11Kernel<kBufferBytes, kMinBlocks>,
-        cudaFuncAttributeMaxDynamicSharedMemorySize, kShared));
-    opted_in.fetch_or(bit, std::memory_order_relaxed);
-  }
-  DecodeDf11Kernel<kBufferBytes, kMinBlocks>
-      <<<blocks, kThreads, kShared, stream>>>(args);
-  return CudaStatus(cudaGetLastError(), "DecodeDf11Kernel launch");
-}
-
 absl::Status Launch(const BatchArgs& args, uint32_t blocks,
                     cudaStream_t stream) {
   if (blocks == 0) return absl::OkStatus();
-  static const int variant = [] {
-    const char* v = std::getenv("DF11_DECODE_VARIANT");
-    return v != nullptr ? std::atoi(v) : 0;
-  }();
-  switch (variant) {
-    case 1:
-      return LaunchVariant<24576, 5>(args, blocks, stream);
-    case 2:
-      return LaunchVariant<32768, 4>(args, blocks, stream);
-    case 3:
-      return LaunchVariant<16384, 5>(args, blocks, stream);
-    default:
-      return LaunchVariant<16384, 6>(args, blocks, stream);
-  }
+  static_assert(sizeof(SharedStorage) <= 48 * 1024, "needs an opt-in");
+  DecodeDf11Kernel<<<blocks, kThreads, sizeof(SharedStorage), stream>>>(args);
+  return CudaStatus(cudaGetLastError(), "DecodeDf11Kernel launch");
 }
 
 }  // namespace
@@ -486,9 +577,8 @@ void BuildDf11KernelTable(const uint16_t* decode_table, uint8_t* kernel_table) {
       bits += len;
       ++codes;
     }
-    multi[window] = codes == 0
-                        ? kBadWindow | 1u << 28 | kInvalidLength << 24
-                        : codes << 28 | bits << 24 | symbols;
+    multi[window] = codes == 0 ? kInvalidLength << 28 | 1u << 24
+                               : bits << 28 | codes << 24 | symbols;
   }
 }
 
@@ -529,11 +619,12 @@ absl::Status DecodeDf11Batched(const Df11DeviceTensor* tensors,
     a.num_chunks = static_cast<uint32_t>(chunks);
     a.first_block = static_cast<uint32_t>(blocks);
     const uintptr_t out_addr = reinterpret_cast<uintptr_t>(outs[i]);
-    a.out_shift = static_cast<uint32_t>((out_addr / 2) % 8);
-    // Element i's output is aligned where i = -out_shift (mod 8); its
-    // sign/mantissa byte is then 8-byte aligned if this holds.
-    const uintptr_t sm_addr = reinterpret_cast<uintptr_t>(t.sign_mantissa);
-    a.sign_mantissa_aligned = (sm_addr + 8 - a.out_shift) % 8 == 0;
+    a.out_shift = static_cast<uint32_t>((out_addr / 2) % 16);
+    // Element i's output is 32-byte aligned where i = -out_shift (mod 16);
+    // its sign/mantissa byte then has this alignment.
+    const uintptr_t sm_at =
+        reinterpret_cast<uintptr_t>(t.sign_mantissa) + 16 - a.out_shift;
+    a.sign_mantissa_align = sm_at % 16 == 0 ? 16 : sm_at % 8 == 0 ? 8 : 0;
     blocks += (chunks + kThreads - 1) / kThreads;
   }
   if (blocks > 0x7FFFFFFFu) {

@@ -15,8 +15,8 @@
 // the flags after the stream has synchronized; zero them before the launch.
 // docs/kernels.md explains the design and its cost.
 //
-// Thread safety: the launchers keep no state besides a per-device cache of the
-// launch configuration; they may be called from several threads.
+// Thread safety: the launchers keep no state; they may be called from several
+// threads.
 #ifndef DF11_KERNELS_DECODE_DF11_H_
 #define DF11_KERNELS_DECODE_DF11_H_
 

@@ -226,10 +226,25 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(DecodeDf11Test, AllBf16PatternsAtEveryAlignment) {
   SKIP_WITHOUT_GPU();
-  for (size_t offset = 0; offset < 8; ++offset) {
+  // Offsets 0-15 elements from a 32-byte boundary: the kernel's 16-, 8-
+  // and 1-byte sign/mantissa loads.
+  for (size_t offset = 0; offset < 16; ++offset) {
     SCOPED_TRACE(offset);
     CheckGpuDecode({AllBf16Patterns(7)}, offset);
   }
+}
+
+// Runs of 300 elements of one exponent (a 1-bit code) between runs of
+// random exponents: chunks inside the runs hold 128 codes, more than a
+// thread keeps when it decodes once, while whole blocks still fit the
+// kernel's exponent buffer (about 5 bits per code on average).
+TEST(DecodeDf11Test, DenseChunksInSparseBlocks) {
+  SKIP_WITHOUT_GPU();
+  std::vector<uint16_t> v = RandomBits(200003, 21);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i / 300 % 2 == 0) v[i] = (v[i] & 0x807F) | (120 << 7);
+  }
+  for (size_t offset : {0, 11}) CheckGpuDecode({v}, offset);
 }
 
 TEST(DecodeDf11Test, MaxCodeLengthIsReached) {

@@ -19,11 +19,11 @@ test_rc=$?
 
 # A corrupted index or stream must never touch memory outside its arrays.
 compute-sanitizer --tool memcheck --error-exitcode 3 "$B/decode_df11_test" \
-  --gtest_filter='*Corruption*:*FullestBlocks*:*Batched*:*Gaussian02_n300007*' \
+  --gtest_filter='*Corruption*:*FullestBlocks*:*Batched*:*Gaussian02_n300007*:*OneExponent_n300007*:*DenseChunks*' \
   >"$OUT/sanitizer.log" 2>&1
 memcheck_rc=$?
 compute-sanitizer --tool racecheck --error-exitcode 3 "$B/decode_df11_test" \
-  --gtest_filter='*Gaussian02_n300007_off3*:*FullestBlocks*' \
+  --gtest_filter='*Gaussian02_n300007_off3*:*FullestBlocks*:*DenseChunks*' \
   >>"$OUT/sanitizer.log" 2>&1
 racecheck_rc=$?
 

@@ -21,6 +21,9 @@ PACKAGES=(
   nlohmann-json3-dev       # loader/tokenizer, loader/cli: JSON (tokenizer.json)
   clang                    # tests/fuzz: libFuzzer targets (skipped without it)
   libclang-rt-14-dev       # tests/fuzz: libclang_rt.fuzzer for -fsanitize=fuzzer
+  libopenblas-dev          # loader/backend/cpu: GEMM (cblas_sgemm)
+  libopenmpi-dev           # loader/backend/cpu: MPI collectives for tensor parallel
+  openmpi-bin              # mpirun: launch/mpirun.sh, multi-rank tests
 )
 
 missing=()

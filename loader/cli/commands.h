@@ -24,6 +24,10 @@ int RunDecompress(const std::vector<std::string>& args);
 // Writes a synthetic Llama-shaped BF16 checkpoint.
 int RunSynth(const std::vector<std::string>& args);
 
+// Generates from a token prompt with the Llama engine on the CPU backend;
+// under mpirun, tensor parallel over the ranks.
+int RunRun(const std::vector<std::string>& args);
+
 // Encodes stdin to {"ids": [...]} with --tokenizer, or decodes with --decode.
 int RunTokenize(const std::vector<std::string>& args);
 

@@ -37,6 +37,11 @@ constexpr Command kCommands[] = {
      df11::cli::RunVerify},
     {"decompress", "decompress DIR OUT_HF_DIR  write the BF16 checkpoint back",
      df11::cli::RunDecompress},
+    {"run",
+     "run --model DIR --tokens 1,2,3 [--max_new N] [--temperature T] "
+     "[--top_k K] [--top_p P] [--json [--logits]]  generate on the CPU "
+     "(./launch/df11 run --np N for tensor parallel)",
+     df11::cli::RunRun},
     {"tokenize",
      "tokenize --tokenizer FILE [--decode]  text on stdin to {\"ids\": [...]} "
      "JSON, or ids back to text",

@@ -1,0 +1,160 @@
+// `df11 run --model DIR --tokens 1,2,3 --max_new 20 [sampling flags]`
+//
+// Offline generation for debugging and demos. DIR is a DF11 model directory
+// (df11.json) or a BF16 Hugging Face checkpoint. Under mpirun
+// (./launch/df11 run --np 2 ...) each rank runs its shard and rank 0 prints.
+//   --json    one JSON object: {"tokens": [generated ids]}
+//   --logits  with --json, adds "logits": the prompt's last-position logits
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/cpu/mpi_session.h"
+#include "loader/base/status_macros.h"
+#include "loader/cli/commands.h"
+#include "loader/cli/common_flags.h"
+#include "loader/engine/generate.h"
+#include "loader/engine/llama_engine.h"
+#include "loader/engine/weight_source.h"
+#include "loader/format/df11_manifest.h"
+#include "loader/format/llama_config.h"
+#include "nlohmann/json.hpp"
+
+ABSL_FLAG(std::string, model, "",
+          "run: DF11 model directory or BF16 Hugging Face checkpoint");
+ABSL_FLAG(std::string, tokens, "", "run: prompt token ids, e.g. 1,2,3");
+ABSL_FLAG(int64_t, max_new, 20, "run: tokens to generate at most");
+ABSL_FLAG(double, temperature, 0.0, "run: sampling temperature (0 = greedy)");
+ABSL_FLAG(int, top_k, 0, "run: sample from the k most likely (0 = all)");
+ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass (1 = all)");
+ABSL_FLAG(uint64_t, sample_seed, 0, "run: sampling seed");
+ABSL_FLAG(bool, ignore_eos, false, "run: keep generating after an EOS id");
+ABSL_FLAG(bool, json, false, "run: print one JSON object");
+ABSL_FLAG(bool, logits, false,
+          "run: with --json, include the prompt's last-position logits");
+
+namespace df11::cli {
+namespace {
+
+absl::StatusOr<std::vector<int32_t>> ParseTokens(const std::string& text) {
+  std::vector<int32_t> ids;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    int32_t id = 0;
+    if (!absl::SimpleAtoi(part, &id)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tokens: '", part, "' is not a token id"));
+    }
+    ids.push_back(id);
+  }
+  return ids;
+}
+
+struct RunResult {
+  Generation generation;
+  EngineMemory memory;
+};
+
+absl::StatusOr<RunResult> RunModel(const ParallelConfig& parallel) {
+  const std::string dir = absl::GetFlag(FLAGS_model);
+  if (dir.empty()) return absl::InvalidArgumentError("--model is required");
+  ASSIGN_OR_RETURN(std::vector<int32_t> prompt,
+                   ParseTokens(absl::GetFlag(FLAGS_tokens)));
+  ASSIGN_OR_RETURN(LlamaConfig config, ReadLlamaConfig(dir + "/config.json"));
+
+  GenerateOptions options;
+  options.max_new_tokens = absl::GetFlag(FLAGS_max_new);
+  options.sampling.temperature =
+      static_cast<float>(absl::GetFlag(FLAGS_temperature));
+  options.sampling.top_k = absl::GetFlag(FLAGS_top_k);
+  options.sampling.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
+  options.sampling.seed = absl::GetFlag(FLAGS_sample_seed);
+  if (!absl::GetFlag(FLAGS_ignore_eos)) options.eos_ids = config.eos_token_ids;
+  const int64_t needed =
+      prompt.size() + std::max<int64_t>(0, options.max_new_tokens);
+  if (needed > config.max_position_embeddings) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        prompt.size(), " prompt tokens + --max_new ", options.max_new_tokens,
+        " = ", needed, " is longer than the model's context of ",
+        config.max_position_embeddings, " (max_position_embeddings)"));
+  }
+
+  const int threads = std::max(1, Threads() / parallel.size);
+  std::unique_ptr<WeightSource> source;
+  if (std::filesystem::exists(std::filesystem::path(dir) / kManifestFileName)) {
+    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, parallel.rank, threads));
+  } else {
+    ASSIGN_OR_RETURN(
+        source, OpenHfWeightSource(dir, config, parallel.size, parallel.rank));
+  }
+  EngineOptions engine_options;
+  engine_options.max_context = std::max<int64_t>(1, needed);
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<LlamaEngine> engine,
+      LlamaEngine::Create(config, std::move(source),
+                          std::make_unique<CpuBackend>(parallel, threads),
+                          engine_options));
+  ASSIGN_OR_RETURN(std::vector<Generation> out,
+                   Generate(*engine, {prompt}, options));
+  return RunResult{std::move(out[0]), engine->memory()};
+}
+
+}  // namespace
+
+int RunRun(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr,
+                 "usage: df11 run --model DIR --tokens 1,2,3 [--max_new N] "
+                 "[--temperature T --top_k K --top_p P --sample_seed S] "
+                 "[--json [--logits]]\n");
+    return 2;
+  }
+  absl::StatusOr<std::unique_ptr<MpiSession>> session =
+      MpiSession::Start(nullptr, nullptr);
+  if (!session.ok()) {
+    std::fprintf(stderr, "df11 run: %s\n", session.status().ToString().c_str());
+    return 1;
+  }
+  const ParallelConfig parallel = (*session)->parallel();
+  absl::StatusOr<RunResult> result = RunModel(parallel);
+  if (!result.ok()) {
+    std::fprintf(stderr, "df11 run: %s%s\n",
+                 parallel.size > 1
+                     ? absl::StrCat("rank ", parallel.rank, ": ").c_str()
+                     : "",
+                 result.status().ToString().c_str());
+    // The other ranks may be waiting in a collective: end them too.
+    (*session)->Abort(1);
+    return 1;
+  }
+  if (!parallel.is_root()) return 0;
+  const Generation& g = result->generation;
+  if (absl::GetFlag(FLAGS_json)) {
+    nlohmann::json j;
+    j["tokens"] = g.tokens;
+    if (absl::GetFlag(FLAGS_logits)) j["logits"] = g.prompt_logits;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    const EngineMemory& m = result->memory;
+    std::printf("tokens: %s%s\n", absl::StrJoin(g.tokens, " ").c_str(),
+                g.stopped_on_eos ? " (eos)" : "");
+    std::printf(
+        "rank 0 memory: weights %llu B stored, layer buffer %llu B, KV cache "
+        "%llu B, activations %llu B\n",
+        static_cast<unsigned long long>(m.weights_stored),
+        static_cast<unsigned long long>(m.layer_buffer),
+        static_cast<unsigned long long>(m.kv_cache),
+        static_cast<unsigned long long>(m.activations));
+  }
+  return 0;
+}
+
+}  // namespace df11::cli

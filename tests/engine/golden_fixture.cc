@@ -1,0 +1,105 @@
+#include "tests/engine/golden_fixture.h"
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/base/status_macros.h"
+#include "loader/engine/weight_source.h"
+#include "loader/format/df11_compress.h"
+#include "loader/format/safetensors.h"
+#include "nlohmann/json.hpp"
+
+namespace df11 {
+
+absl::StatusOr<GoldenModel> LoadGolden(const std::string& name) {
+  GoldenModel g;
+  g.dir = absl::StrCat(kGoldenRoot, "/", name);
+  ASSIGN_OR_RETURN(g.config, ReadLlamaConfig(g.dir + "/config.json"));
+  std::ifstream in(g.dir + "/golden.json");
+  if (!in) return absl::NotFoundError(g.dir + "/golden.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  const nlohmann::json j = nlohmann::json::parse(text.str());
+  g.prompts = j.at("prompts").get<std::vector<std::vector<int32_t>>>();
+  g.greedy = j.at("greedy").get<std::vector<std::vector<int32_t>>>();
+  g.rope_inv_freq = j.at("rope_inv_freq").get<std::vector<double>>();
+  ASSIGN_OR_RETURN(auto file,
+                   SafetensorsFile::Open(g.dir + "/golden_logits.safetensors"));
+  for (size_t i = 0; i < g.prompts.size(); ++i) {
+    const std::string key = absl::StrCat("prompt", i);
+    const TensorInfo* t = file->Find(key);
+    if (t == nullptr || t->dtype != Dtype::kF32) {
+      return absl::InvalidArgumentError(absl::StrCat("no F32 ", key));
+    }
+    absl::Span<const uint8_t> bytes = file->Data(*t);
+    std::vector<float> values(bytes.size() / sizeof(float));
+    std::memcpy(values.data(), bytes.data(), bytes.size());
+    g.logits.push_back(std::move(values));
+  }
+  return g;
+}
+
+const char* WeightKindName(WeightKind kind) {
+  return kind == WeightKind::kDf11 ? "df11" : "hf_bf16";
+}
+
+absl::StatusOr<std::string> CompressedDir(const GoldenModel& golden, int tp,
+                                          const std::string& tag) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string out = absl::StrCat(
+      tmp ? tmp : "/tmp", "/df11_",
+      std::filesystem::path(golden.dir).filename().string(), "_tp", tp, tag);
+  if (std::filesystem::exists(out)) return out;
+  CompressOptions options;
+  options.tp = tp;
+  ASSIGN_OR_RETURN(CompressSummary summary,
+                   CompressCheckpoint(golden.dir, out, options));
+  (void)summary;
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
+    const GoldenModel& golden, WeightKind kind, const ParallelConfig& parallel,
+    int64_t max_sequences) {
+  std::unique_ptr<WeightSource> source;
+  if (kind == WeightKind::kDf11) {
+    // Per process: the ranks of an mpirun share $TEST_TMPDIR.
+    ASSIGN_OR_RETURN(
+        std::string dir,
+        CompressedDir(golden, parallel.size, absl::StrCat("_pid", getpid())));
+    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, parallel.rank, 1));
+  } else {
+    ASSIGN_OR_RETURN(source, OpenHfWeightSource(golden.dir, golden.config,
+                                                parallel.size, parallel.rank));
+  }
+  EngineOptions options;
+  options.max_sequences = max_sequences;
+  return LlamaEngine::Create(golden.config, std::move(source),
+                             std::make_unique<CpuBackend>(parallel, 1),
+                             options);
+}
+
+LogitsDiff CompareLogits(const std::vector<float>& ours,
+                         const std::vector<float>& ref) {
+  LogitsDiff d;
+  double diff2 = 0, ref2 = 0;
+  for (size_t i = 0; i < ref.size() && i < ours.size(); ++i) {
+    const double e = static_cast<double>(ours[i]) - ref[i];
+    d.max_abs = std::max(d.max_abs, std::abs(e));
+    diff2 += e * e;
+    ref2 += static_cast<double>(ref[i]) * ref[i];
+  }
+  if (ours.size() != ref.size()) d.max_abs = INFINITY;
+  d.rel_l2 = std::sqrt(diff2 / ref2);
+  return d;
+}
+
+}  // namespace df11

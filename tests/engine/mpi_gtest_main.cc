@@ -1,0 +1,53 @@
+// main() for gtest binaries that run on several MPI ranks (mpi_gtest.sh).
+// Every rank runs every test; only rank 0 prints and writes the XML report.
+// MpiTest's TearDown marks a test failed on rank 0 when it failed on any
+// rank, and the exit code is the worst over the ranks.
+#include <mpi.h>
+
+#include <cstdio>
+
+#include "gtest/gtest.h"
+#include "loader/backend/cpu/mpi_session.h"
+#include "tests/engine/mpi_test_base.h"
+
+namespace df11 {
+
+ParallelConfig MpiTest::World() {
+  ParallelConfig p;
+  MPI_Comm_rank(MPI_COMM_WORLD, &p.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &p.size);
+  return p;
+}
+
+void MpiTest::TearDown() {
+  int failed = HasFailure() ? 1 : 0;
+  int any = 0;
+  MPI_Allreduce(&failed, &any, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  if (any && !failed) ADD_FAILURE() << "this test failed on another rank";
+}
+
+}  // namespace df11
+
+int main(int argc, char** argv) {
+  absl::StatusOr<std::unique_ptr<df11::MpiSession>> session =
+      df11::MpiSession::Start(&argc, &argv);
+  if (!session.ok()) {
+    std::fprintf(stderr, "%s\n", session.status().ToString().c_str());
+    return 1;
+  }
+  if (!(*session)->active()) {
+    std::fprintf(stderr,
+                 "run this test under mpirun (tests/engine/mpi_gtest.sh)\n");
+    return 1;
+  }
+  testing::InitGoogleTest(&argc, argv);
+  if (!(*session)->parallel().is_root()) {
+    testing::GTEST_FLAG(output) = "";
+    testing::TestEventListeners& listeners =
+        testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  int rc = RUN_ALL_TESTS();
+  MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+  return rc;
+}
