@@ -151,7 +151,7 @@ TEST_P(RandomFlipTest, NeverOutOfBounds) {
   for (int iter = 0; iter < 600; ++iter) {
     EncodedTensor t = clean;
     const int field = iter % 4;
-    std::vector<uint8_t>* bytes = field == 0   ? &t.exponent_stream
+    ByteVector* bytes = field == 0   ? &t.exponent_stream
                                   : field == 1 ? &t.chunk_gaps
                                                : nullptr;
     const uint8_t flip = static_cast<uint8_t>(1 + rng() % 255);

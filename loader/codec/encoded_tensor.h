@@ -20,6 +20,7 @@
 
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "loader/base/default_init_allocator.h"
 #include "loader/codec/huffman_code.h"
 
 namespace df11 {
@@ -46,15 +47,16 @@ struct EncodedTensorView {
   absl::Span<const uint32_t> block_starts;
 };
 
-// Owning form, as the encoder produces it.
+// Owning form, as the encoder produces it. The byte arrays are ByteVectors so
+// that the encoder's workers, not one thread zero-filling, touch them first.
 struct EncodedTensor {
   uint64_t num_elements = 0;
   uint64_t stream_bits = 0;
   CodecLayout layout;
   CodeLengths code_lengths{};
-  std::vector<uint8_t> exponent_stream;
-  std::vector<uint8_t> sign_mantissa;
-  std::vector<uint8_t> chunk_gaps;
+  ByteVector exponent_stream;
+  ByteVector sign_mantissa;
+  ByteVector chunk_gaps;
   std::vector<uint32_t> block_starts;
 
   EncodedTensorView view() const {

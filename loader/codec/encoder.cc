@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #ifdef __SSE2__
@@ -161,7 +162,7 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   // segment's first code (or, for the last segment, at the end of stream).
   while (boundary < s.bit_end) mark_chunk(s.bit_end, s.end);
 
-  // The first and last bytes may be shared: they are OR-ed in after all
+  // The first and last bytes may be shared: they are merged in after all
   // segments finish. The bytes between are this segment's alone.
   EdgeBytes edges;
   edges.head_index = first_byte;
@@ -202,7 +203,9 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
   t.layout = options.layout;
   t.code_lengths = code_lengths;
   const EncodedSizes sizes = SizesFor(bits, options.layout);
-  t.exponent_stream.assign(sizes.stream_bytes, 0);
+  // Left unwritten here: the segments write every byte but the shared ones,
+  // which are merged below, and the padding, which is zeroed below.
+  t.exponent_stream.resize(sizes.stream_bytes);
   t.sign_mantissa.resize(values.size());
   t.block_starts.assign(sizes.block_start_entries, 0);
   t.block_starts.back() = static_cast<uint32_t>(values.size());
@@ -218,11 +221,21 @@ absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
                                gaps.data(), t.block_starts.data());
     }
   });
+  // Segments are in stream order: a byte seen again gets OR-ed, a new one set.
+  uint64_t last = std::numeric_limits<uint64_t>::max();
+  auto merge = [&](uint64_t index, uint8_t bits) {
+    t.exponent_stream[index] =
+        index == last ? t.exponent_stream[index] | bits : bits;
+    last = index;
+  };
   for (size_t i = 0; i < segments.size(); ++i) {
     if (segments[i].begin == segments[i].end) continue;
-    t.exponent_stream[edges[i].head_index] |= edges[i].head;
-    t.exponent_stream[edges[i].tail_index] |= edges[i].tail;
+    merge(edges[i].head_index, edges[i].head);
+    merge(edges[i].tail_index, edges[i].tail);
   }
+  const uint64_t code_bytes = (bits + 7) / 8;
+  std::memset(t.exponent_stream.data() + code_bytes, 0,
+              sizes.stream_bytes - code_bytes);
 
   t.chunk_gaps.assign(sizes.gap_bytes, 0);
   for (uint64_t c = 0; c < sizes.num_chunks; ++c) {

@@ -6,16 +6,22 @@
 #   loader/format/run_compress_bench.sh [LAYERS]     (default 6: 4.7 GB BF16)
 #
 # Prints a table and writes JSON to $DF11_BENCH_DIR/compress_bench.json.
+# With DF11_BIN_DIR set (e.g. .bundle/bin on a machine without Bazel), uses
+# the df11 and codec_bench binaries found there instead of building them.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 layers=${1:-6}
 work=${DF11_BENCH_DIR:-/tmp/df11-compress-bench}
 mkdir -p "$work"
 
-bazel build --noshow_progress --ui_event_filters=-info --show_result=0 \
-  //loader/cli:df11 //loader/codec:codec_bench
-# Private copies: another build may repoint bazel-bin meanwhile.
-cp bazel-bin/loader/cli/df11 bazel-bin/loader/codec/codec_bench "$work/"
+if [[ -n ${DF11_BIN_DIR:-} ]]; then
+  cp "$DF11_BIN_DIR/df11" "$DF11_BIN_DIR/codec_bench" "$work/"
+else
+  bazel build --noshow_progress --ui_event_filters=-info --show_result=0 \
+    //loader/cli:df11 //loader/codec:codec_bench
+  # Private copies: another build may repoint bazel-bin meanwhile.
+  cp bazel-bin/loader/cli/df11 bazel-bin/loader/codec/codec_bench "$work/"
+fi
 threads=$(nproc)
 
 echo "== codec baseline: multi-threaded encode of an 8B-shaped layer in memory"
