@@ -93,6 +93,16 @@ void SplitSignMantissa(const uint16_t* values, size_t n,
   for (; i < n; ++i) sign_mantissa[i] = Bf16SignMantissa(values[i]);
 }
 
+// Where a segment's encoder is: the partial byte in `acc`, the next code's
+// stream bit `pos`, and the next chunk (and its first bit) to mark.
+struct BitState {
+  uint64_t acc = 0;
+  uint32_t acc_bits = 0;
+  uint64_t pos = 0;
+  uint64_t chunk = 0;
+  uint64_t boundary = 0;
+};
+
 // Encodes one segment. Writes its sign/mantissa bytes, its own stream bytes,
 // and the gap and block start of each chunk boundary in [bit_begin, bit_end).
 EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
@@ -107,31 +117,36 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   const uint64_t chunk_bits = uint64_t{layout.chunk_bytes} * 8;
   const uint64_t block_mask = layout.chunks_per_block - 1;
 
-  uint64_t pos = s.bit_begin;
-  uint64_t chunk = (s.bit_begin + chunk_bits - 1) / chunk_bits;
-  uint64_t boundary = chunk * chunk_bits;
-  auto mark_chunk = [&](uint64_t code_start, size_t element) {
-    chunk_gap[chunk] = static_cast<uint8_t>(code_start - boundary);
+  // Codes are packed into `acc` and stored 8 bytes at a time at `out`, which
+  // then advances by the whole bytes written: no branch on the flush. The
+  // store runs up to 7 bytes ahead of the last whole byte.
+  BitState state;
+  state.acc_bits = s.bit_begin % 8;
+  state.pos = s.bit_begin;
+  state.chunk = (s.bit_begin + chunk_bits - 1) / chunk_bits;
+  state.boundary = state.chunk * chunk_bits;
+  auto mark_chunk = [&](uint64_t chunk, uint64_t gap, size_t element) {
+    chunk_gap[chunk] = static_cast<uint8_t>(gap);
     if ((chunk & block_mask) == 0) {
       block_starts[chunk / layout.chunks_per_block] =
           static_cast<uint32_t>(element);
     }
-    ++chunk;
-    boundary += chunk_bits;
   };
-
-  // Codes are packed into `acc` and stored 8 bytes at a time at `out`, which
-  // then advances by the whole bytes written: no branch on the flush. The
-  // store runs up to 7 bytes ahead of the last whole byte.
-  uint64_t acc = 0;
-  uint32_t acc_bits = s.bit_begin % 8;
-  auto encode = [&](size_t begin, size_t end, uint8_t*& out) {
+  // The state lives in locals for the loop: stores through a byte pointer
+  // could alias anything the compiler cannot prove is private.
+  auto encode = [&](size_t begin, size_t end, uint8_t* out) {
+    BitState st = state;
     for (size_t batch = begin; batch < end; batch += kBatch) {
       const size_t batch_end = std::min(end, batch + kBatch);
       SplitSignMantissa(values.data() + batch, batch_end - batch,
                         sign_mantissa + batch);
+      uint64_t acc = st.acc, pos = st.pos, boundary = st.boundary;
+      uint32_t acc_bits = st.acc_bits;
       for (size_t i = batch; i < batch_end; ++i) {
-        if (pos >= boundary) mark_chunk(pos, i);
+        if (pos >= boundary) {
+          mark_chunk(st.chunk++, pos - boundary, i);
+          boundary += chunk_bits;
+        }
         const uint32_t entry = packed[Bf16Exponent(values[i])];
         const uint32_t length = entry >> 16;
         acc |= uint64_t{entry & 0xFFFF} << acc_bits;
@@ -142,7 +157,13 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
         acc >>= acc_bits & ~7u;
         acc_bits &= 7;
       }
+      st.acc = acc;
+      st.pos = pos;
+      st.boundary = boundary;
+      st.acc_bits = acc_bits;
     }
+    state = st;
+    return out;
   };
 
   // All but the last kTail codes go straight into the stream: each code is at
@@ -151,16 +172,16 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   const uint64_t first_byte = s.bit_begin / 8;
   const uint64_t last_byte = (s.bit_end - 1) / 8;
   const size_t direct_end = s.end - std::min<size_t>(kTail, s.end - s.begin);
-  uint8_t* out = stream + first_byte;
-  encode(s.begin, direct_end, out);
-  const uint64_t tail_first = out - stream;
+  const uint64_t tail_first =
+      encode(s.begin, direct_end, stream + first_byte) - stream;
   uint8_t tail[kTail * kMaxCodeLength / 8 + 16] = {};
-  uint8_t* tail_out = tail;
-  encode(direct_end, s.end, tail_out);
-  std::memcpy(tail_out, &acc, 8);
+  uint8_t* tail_out = encode(direct_end, s.end, tail);
+  std::memcpy(tail_out, &state.acc, 8);
   // Chunks that start after the segment's last code start begin at the next
   // segment's first code (or, for the last segment, at the end of stream).
-  while (boundary < s.bit_end) mark_chunk(s.bit_end, s.end);
+  for (; state.boundary < s.bit_end; state.boundary += chunk_bits) {
+    mark_chunk(state.chunk++, s.bit_end - state.boundary, s.end);
+  }
 
   // The first and last bytes may be shared: they are merged in after all
   // segments finish. The bytes between are this segment's alone.
