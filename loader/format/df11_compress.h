@@ -8,9 +8,10 @@
 //                    CompressCheckpoint("/ckpt/llama", "/ckpt/llama-df11",
 //                                       options));
 //
-// Streams tensor by tensor from the mmapped checkpoint, one rank's shard at a
-// time, and returns each shard's source pages once it is written, so peak
-// memory is a few times the largest shard — not the model (docs/format.md).
+// Streams tensor by tensor from the mmapped checkpoint, encoding the ranks of
+// a tensor in parallel and writing each tensor while the next is encoded;
+// source pages are returned once encoded, so peak memory is bounded by the
+// largest tensor, not the model (docs/format.md).
 // Every BF16 tensor of two or more dimensions is DF11-encoded; the rest
 // (norms, other dtypes) is stored raw.
 //
