@@ -1,6 +1,7 @@
 // The engine at TP=1 against Hugging Face transformers (fixtures made by
 // make_golden.py), from the original BF16 checkpoint and from its DF11
 // compression; and DF11 == BF16 bit for bit.
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <tuple>
@@ -86,6 +87,31 @@ TEST_P(GoldenTest, GreedyMatchesHfBatched) {
   for (size_t p = 0; p < golden_.prompts.size(); ++p) {
     EXPECT_EQ((*out)[p].tokens, golden_.greedy[p]) << "prompt " << p;
   }
+}
+
+// HF's greedy path, cut at the first of several EOS ids: generation stops
+// right after producing any of them, and keeps it.
+TEST_P(GoldenTest, GreedyStopsOnAnyEosId) {
+  const std::vector<int32_t>& path = golden_.greedy[0];
+  ASSERT_GE(path.size(), 6u);
+  const int32_t eos = path[4];
+  // The first occurrence of `eos` on the path is where generation must stop.
+  const size_t stop = std::find(path.begin(), path.end(), eos) - path.begin();
+  GenerateOptions options;
+  options.max_new_tokens = path.size();
+  // A decoy id that does not occur up to the stop, then the one that does:
+  // any listed id stops generation.
+  int32_t decoy = static_cast<int32_t>(golden_.config.vocab_size) - 1;
+  while (std::find(path.begin(), path.begin() + stop + 1, decoy) !=
+         path.begin() + stop + 1) {
+    --decoy;
+  }
+  options.eos_ids = {decoy, eos};
+  auto out = Generate(*engine_, {golden_.prompts[0]}, options);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_TRUE((*out)[0].stopped_on_eos);
+  EXPECT_EQ((*out)[0].tokens,
+            std::vector<int32_t>(path.begin(), path.begin() + stop + 1));
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, GoldenTest,

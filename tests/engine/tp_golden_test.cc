@@ -1,7 +1,10 @@
 // The engine at TP=2 (run by mpi_gtest.sh under mpirun -np 2) against
 // Hugging Face transformers and against itself at TP=1, from the BF16
 // checkpoint and from its DF11 compression for 2 ranks.
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <memory>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -11,6 +14,10 @@
 #include "loader/backend/cpu/cpu_backend.h"
 #include "loader/engine/generate.h"
 #include "loader/engine/weight_source.h"
+#include "loader/format/df11_compress.h"
+#include "loader/format/df11_model.h"
+#include "loader/format/llama_config.h"
+#include "loader/format/synthetic_checkpoint.h"
 #include "tests/engine/golden_fixture.h"
 #include "tests/engine/mpi_test_base.h"
 
@@ -133,6 +140,62 @@ TEST_P(TpBitwiseTest, Df11EqualsBf16) {
 
 INSTANTIATE_TEST_SUITE_P(Models, TpBitwiseTest,
                          testing::ValuesIn(kGoldenModels));
+
+class TpKvReplicatedTest : public MpiTest {};
+
+// One key/value head on two ranks: both ranks hold it whole (k and v are
+// replicated, docs/format.md) and the result matches one rank.
+TEST_F(TpKvReplicatedTest, OneKeyValueHeadOnTwoRanksMatchesOneRank) {
+  // Each rank writes its own identical copy: no rank waits on another's file.
+  const std::string dir =
+      absl::StrCat(std::getenv("TEST_TMPDIR"), "/kv1_rank", World().rank);
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(dir + "_df11");
+  SyntheticSpec spec;
+  spec.num_kv_heads = 1;
+  ASSERT_TRUE(WriteSyntheticCheckpoint(dir, spec, 1).ok());
+  CompressOptions compress;
+  compress.tp = 2;
+  ASSERT_TRUE(CompressCheckpoint(dir, dir + "_df11", compress).ok());
+  auto model = Df11Model::Open(dir + "_df11");
+  ASSERT_TRUE(model.ok()) << model.status();
+  for (const ManifestTensor& t : (*model)->manifest().tensors) {
+    if (t.name.find("k_proj") != std::string::npos ||
+        t.name.find("v_proj") != std::string::npos) {
+      EXPECT_EQ(t.split, SplitKind::kReplicated) << t.name;
+    }
+  }
+  auto config = ReadLlamaConfig(dir + "/config.json");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EngineOptions options;
+  options.max_sequences = 2;
+  auto tp2_weights = OpenDf11WeightSource(dir + "_df11", World().rank, 1);
+  auto tp1_weights = OpenHfWeightSource(dir, *config, 1, 0);
+  ASSERT_TRUE(tp2_weights.ok() && tp1_weights.ok());
+  auto tp2 =
+      LlamaEngine::Create(*config, *std::move(tp2_weights),
+                          std::make_unique<CpuBackend>(World(), 1), options);
+  auto tp1 = LlamaEngine::Create(
+      *config, *std::move(tp1_weights),
+      std::make_unique<CpuBackend>(ParallelConfig{0, 1}, 1), options);
+  ASSERT_TRUE(tp2.ok()) << tp2.status();
+  ASSERT_TRUE(tp1.ok()) << tp1.status();
+  const std::vector<std::vector<int32_t>> prompts = {{1, 5, 9, 77, 200},
+                                                     {3, 250}};
+  GenerateOptions generate;
+  generate.max_new_tokens = 8;
+  auto a = Generate(**tp2, prompts, generate);
+  auto b = Generate(**tp1, prompts, generate);
+  ASSERT_TRUE(a.ok()) << a.status();
+  ASSERT_TRUE(b.ok()) << b.status();
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    const LogitsDiff d =
+        CompareLogits((*a)[p].prompt_logits, (*b)[p].prompt_logits);
+    EXPECT_LE(d.max_abs, kMaxAbsTolerance) << "prompt " << p;
+    EXPECT_LE(d.rel_l2, kRelL2Tolerance) << "prompt " << p;
+    EXPECT_EQ((*a)[p].tokens, (*b)[p].tokens) << "prompt " << p;
+  }
+}
 
 class TpMismatchTest : public MpiTest {};
 
