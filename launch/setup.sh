@@ -18,7 +18,8 @@ PACKAGES=(
   libprotobuf-dev          # protobuf runtime
   libgrpc++-dev            # gRPC runtime
   libicu-dev               # loader/tokenizer: Unicode classes and NFC/NFKC
-  nlohmann-json3-dev       # loader/tokenizer, loader/cli: JSON (tokenizer.json)
+  nlohmann-json3-dev       # loader/tokenizer, loader/format, loader/cli: JSON
+  libxxhash-dev            # loader/format: XXH3-64 checksums of DF11 payloads
   clang                    # tests/fuzz: libFuzzer targets (skipped without it)
   libclang-rt-14-dev       # tests/fuzz: libclang_rt.fuzzer for -fsanitize=fuzzer
   libopenblas-dev          # loader/backend/cpu: GEMM (cblas_sgemm)
