@@ -152,8 +152,8 @@ TEST_P(RandomFlipTest, NeverOutOfBounds) {
     EncodedTensor t = clean;
     const int field = iter % 4;
     ByteVector* bytes = field == 0   ? &t.exponent_stream
-                                  : field == 1 ? &t.chunk_gaps
-                                               : nullptr;
+                        : field == 1 ? &t.chunk_gaps
+                                     : nullptr;
     const uint8_t flip = static_cast<uint8_t>(1 + rng() % 255);
     if (bytes != nullptr) {
       (*bytes)[rng() % bytes->size()] ^= flip;

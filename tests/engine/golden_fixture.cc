@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "loader/backend/cpu/cpu_backend.h"
 #include "loader/base/status_macros.h"
+#include "loader/engine/generate.h"
 #include "loader/engine/weight_source.h"
 #include "loader/format/df11_compress.h"
 #include "loader/format/safetensors.h"
@@ -85,6 +86,36 @@ absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
   return LlamaEngine::Create(golden.config, std::move(source),
                              std::make_unique<CpuBackend>(parallel, 1),
                              options);
+}
+
+absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
+                                 const ParallelConfig& parallel,
+                                 uint64_t seed) {
+  const int n = golden.prompts.size();
+  ASSIGN_OR_RETURN(auto df11,
+                   MakeEngine(golden, WeightKind::kDf11, parallel, n));
+  ASSIGN_OR_RETURN(auto bf16,
+                   MakeEngine(golden, WeightKind::kHfBf16, parallel, n));
+  GenerateOptions options;
+  options.max_new_tokens = 20;
+  options.sampling = {
+      .temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = seed};
+  ASSIGN_OR_RETURN(std::vector<Generation> a,
+                   Generate(*df11, golden.prompts, options));
+  ASSIGN_OR_RETURN(std::vector<Generation> b,
+                   Generate(*bf16, golden.prompts, options));
+  for (int p = 0; p < n; ++p) {
+    const std::vector<float>& la = a[p].prompt_logits;
+    const std::vector<float>& lb = b[p].prompt_logits;
+    if (a[p].tokens != b[p].tokens) {
+      return absl::InternalError(absl::StrCat("prompt ", p, ": tokens differ"));
+    }
+    if (la.size() != lb.size() ||
+        std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)) != 0) {
+      return absl::InternalError(absl::StrCat("prompt ", p, ": logits differ"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 LogitsDiff CompareLogits(const std::vector<float>& ours,

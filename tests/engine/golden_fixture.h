@@ -57,6 +57,14 @@ struct LogitsDiff {
 LogitsDiff CompareLogits(const std::vector<float>& ours,
                          const std::vector<float>& ref);
 
+// The product's promise, checked: engines on `golden`'s DF11 compression and
+// on its BF16 checkpoint, same backend and TP size, sample 20 tokens per
+// prompt (temperature 0.9, top-k 50, top-p 0.95, `seed`) and must give the
+// same tokens and bitwise-identical prompt logits. The error names the
+// first prompt that differs.
+absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
+                                 const ParallelConfig& parallel, uint64_t seed);
+
 // Tolerances for our FP32 logits against HF's FP32 logits; docs/engine.md
 // explains them.
 inline constexpr double kMaxAbsTolerance = 5e-5;

@@ -130,27 +130,8 @@ class Df11BitwiseTest : public testing::TestWithParam<const char*> {};
 TEST_P(Df11BitwiseTest, Df11EqualsBf16) {
   absl::StatusOr<GoldenModel> golden = LoadGolden(GetParam());
   ASSERT_TRUE(golden.ok()) << golden.status();
-  const int n = golden->prompts.size();
-  auto df11 = MakeEngine(*golden, WeightKind::kDf11, {0, 1}, n);
-  auto bf16 = MakeEngine(*golden, WeightKind::kHfBf16, {0, 1}, n);
-  ASSERT_TRUE(df11.ok()) << df11.status();
-  ASSERT_TRUE(bf16.ok()) << bf16.status();
-  GenerateOptions options;
-  options.max_new_tokens = 20;
-  options.sampling = {
-      .temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = 5};
-  auto a = Generate(**df11, golden->prompts, options);
-  auto b = Generate(**bf16, golden->prompts, options);
-  ASSERT_TRUE(a.ok()) << a.status();
-  ASSERT_TRUE(b.ok()) << b.status();
-  for (int p = 0; p < n; ++p) {
-    EXPECT_EQ((*a)[p].tokens, (*b)[p].tokens) << "prompt " << p;
-    const auto& la = (*a)[p].prompt_logits;
-    const auto& lb = (*b)[p].prompt_logits;
-    ASSERT_EQ(la.size(), lb.size());
-    EXPECT_EQ(std::memcmp(la.data(), lb.data(), la.size() * sizeof(float)), 0)
-        << "prompt " << p;
-  }
+  const absl::Status same = CheckDf11EqualsBf16(*golden, {0, 1}, /*seed=*/5);
+  EXPECT_TRUE(same.ok()) << same;
 }
 
 INSTANTIATE_TEST_SUITE_P(Models, Df11BitwiseTest,
