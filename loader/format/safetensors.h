@@ -146,6 +146,10 @@ class SafetensorsFile {
 // guarantees that. Names must be valid UTF-8 and unique, and not
 // "__metadata__".
 //
+// Data goes to disk through O_DIRECT from an aligned staging buffer where the
+// file system allows it (the page-cache copy of a buffered write costs more
+// CPU than encoding does), and through ordinary writes elsewhere.
+//
 // Not thread-safe. Errors name the file and, where there is one, the tensor:
 // InvalidArgument for bad names, shapes or sizes; FailedPrecondition for calls
 // out of order.
@@ -177,9 +181,20 @@ class SafetensorsWriter {
   std::vector<Declared> declared_;
   std::map<std::string, std::string> metadata_;
   std::vector<TensorInfo> written_;
+  // Copies `size` bytes (zeros if `data` is null) after what is staged,
+  // flushing whole staging buffers.
+  absl::Status Stage(const uint8_t* data, uint64_t size);
+  absl::Status FlushStaging(uint64_t bytes);
+
   uint64_t reserved_header_ = 0;
   uint64_t data_bytes_ = 0;
   int fd_ = -1;
+  // O_DIRECT writes: a second descriptor on the same file and a buffer of
+  // kDirectStagingBytes that starts at file offset `flushed_`.
+  int direct_fd_ = -1;
+  std::unique_ptr<uint8_t, void (*)(void*)> staging_{nullptr, nullptr};
+  uint64_t staged_ = 0;
+  uint64_t flushed_ = 0;
   bool opened_ = false;
   bool finished_ = false;
 };

@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -105,6 +107,11 @@ absl::Status WriteAll(int fd, const void* data, size_t size, uint64_t offset,
 
 std::string TempPath(const std::string& path) { return path + ".tmp"; }
 
+// O_DIRECT needs offsets, sizes and buffers aligned to the device's logical
+// block; 4096 covers every common device.
+constexpr uint64_t kDirectAlignment = 4096;
+constexpr uint64_t kDirectStagingBytes = uint64_t{8} << 20;
+
 std::string Quote(absl::string_view s) { return absl::StrCat("'", s, "'"); }
 
 }  // namespace
@@ -117,6 +124,7 @@ SafetensorsWriter::SafetensorsWriter(
       metadata_(std::move(metadata)) {}
 
 SafetensorsWriter::~SafetensorsWriter() {
+  if (direct_fd_ >= 0) close(direct_fd_);
   if (fd_ >= 0) close(fd_);
   if (!finished_ && opened_) unlink(TempPath(path_).c_str());
 }
@@ -168,6 +176,61 @@ absl::Status SafetensorsWriter::Open() {
   fd_ = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": open"));
   opened_ = true;
+  // Where the file system refuses O_DIRECT (tmpfs, some FUSE), write through
+  // the page cache instead.
+  direct_fd_ = open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  if (direct_fd_ >= 0) {
+    staging_ = {static_cast<uint8_t*>(
+                    std::aligned_alloc(kDirectAlignment, kDirectStagingBytes)),
+                std::free};
+    // The header's place, filled in by Finish.
+    RETURN_IF_ERROR(Stage(nullptr, 8 + reserved_header_));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SafetensorsWriter::Stage(const uint8_t* data, uint64_t size) {
+  while (size > 0) {
+    const uint64_t n = std::min(size, kDirectStagingBytes - staged_);
+    if (data != nullptr) {
+      std::memcpy(staging_.get() + staged_, data, n);
+      data += n;
+    } else {
+      std::memset(staging_.get() + staged_, 0, n);
+    }
+    staged_ += n;
+    size -= n;
+    if (staged_ == kDirectStagingBytes) {
+      RETURN_IF_ERROR(FlushStaging(kDirectStagingBytes));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Writes the first `bytes` of the staging buffer at `flushed_`: directly
+// (`bytes` is then a multiple of the alignment) or, once the file system has
+// rejected a direct write, through the page cache.
+absl::Status SafetensorsWriter::FlushStaging(uint64_t bytes) {
+  const std::string temp = TempPath(path_);
+  if (direct_fd_ >= 0) {
+    ssize_t n;
+    do {
+      n = pwrite(direct_fd_, staging_.get(), bytes,
+                 static_cast<off_t>(flushed_));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EINVAL) {
+      close(direct_fd_);
+      direct_fd_ = -1;
+    } else if (n != static_cast<ssize_t>(bytes)) {
+      return absl::ErrnoToStatus(n < 0 ? errno : EIO,
+                                 absl::StrCat(temp, ": direct write"));
+    }
+  }
+  if (direct_fd_ < 0) {
+    RETURN_IF_ERROR(WriteAll(fd_, staging_.get(), bytes, flushed_, temp));
+  }
+  flushed_ += bytes;
+  staged_ = 0;
   return absl::OkStatus();
 }
 
@@ -206,9 +269,13 @@ absl::Status SafetensorsWriter::Append(absl::string_view name,
         path_, ": tensor ", Quote(name), ": shape x ", DtypeName(d.dtype),
         " is ", expected, " bytes but ", bytes.size(), " were given"));
   }
-  RETURN_IF_ERROR(WriteAll(fd_, bytes.data(), bytes.size(),
-                           8 + reserved_header_ + data_bytes_,
-                           TempPath(path_)));
+  if (staging_ != nullptr) {
+    RETURN_IF_ERROR(Stage(bytes.data(), bytes.size()));
+  } else {
+    RETURN_IF_ERROR(WriteAll(fd_, bytes.data(), bytes.size(),
+                             8 + reserved_header_ + data_bytes_,
+                             TempPath(path_)));
+  }
   TensorInfo t;
   t.name = d.name;
   t.dtype = d.dtype;
@@ -238,6 +305,18 @@ absl::Status SafetensorsWriter::Finish() {
                                             reserved_header_));
   }
   header.resize(reserved_header_, ' ');
+  const uint64_t file_bytes = 8 + reserved_header_ + data_bytes_;
+  if (staged_ > 0) {
+    // The last, partial block, padded for O_DIRECT; the padding is cut off.
+    const uint64_t padded =
+        (staged_ + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
+    std::memset(staging_.get() + staged_, 0, padded - staged_);
+    RETURN_IF_ERROR(FlushStaging(padded));
+  }
+  if (ftruncate(fd_, static_cast<off_t>(file_bytes)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": truncate"));
+  }
+  // The header through the page cache: it is not block-aligned.
   std::string prefix(8, '\0');
   for (int i = 0; i < 8; ++i) {
     prefix[i] = static_cast<char>((reserved_header_ >> (8 * i)) & 0xff);
@@ -246,6 +325,10 @@ absl::Status SafetensorsWriter::Finish() {
   RETURN_IF_ERROR(WriteAll(fd_, header.data(), header.size(), 8, temp));
   if (fsync(fd_) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": fsync"));
+  }
+  if (direct_fd_ >= 0) {
+    close(direct_fd_);
+    direct_fd_ = -1;
   }
   int fd = fd_;
   fd_ = -1;
