@@ -1,4 +1,4 @@
-// `df11 compress IN_HF_DIR OUT_DIR --tp N [--threads T]`
+// `df11 compress IN_HF_DIR OUT_DIR --tp N [--threads T] [--memory_mb M]`
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -14,6 +14,9 @@
 #include "loader/format/df11_compress.h"
 
 ABSL_FLAG(int, tp, 1, "compress: tensor-parallel ranks to shard for");
+ABSL_FLAG(int64_t, memory_mb, 0,
+          "compress: working-set budget in MiB (0 = a quarter of RAM, "
+          "2048 to 16384); a shard larger than half of it is encoded alone");
 
 namespace df11::cli {
 
@@ -21,12 +24,18 @@ int RunCompress(const std::vector<std::string>& args) {
   if (args.size() != 2) {
     std::fprintf(stderr,
                  "usage: df11 compress IN_HF_DIR OUT_DIR --tp N "
-                 "[--threads T]\n");
+                 "[--threads T] [--memory_mb M]\n");
     return 2;
   }
   CompressOptions options;
   options.tp = absl::GetFlag(FLAGS_tp);
   options.threads = Threads();
+  const int64_t memory_mb = absl::GetFlag(FLAGS_memory_mb);
+  if (memory_mb < 0) {
+    std::fprintf(stderr, "df11 compress: --memory_mb must be >= 0\n");
+    return 2;
+  }
+  options.memory_budget = uint64_t(memory_mb) << 20;
   std::unique_ptr<ProgressBar> bar;
   options.on_progress = [&](const CompressProgress& p) {
     if (bar == nullptr)
@@ -62,7 +71,7 @@ int RunCompress(const std::vector<std::string>& args) {
   rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   std::printf(
-      "\n%zu tensors (%zu DF11-encoded) in %.1f s, %s/s of BF16 in, peak RSS "
+      "\n%zu tensors (%zu DF11-encoded) in %.2f s, %s/s of BF16 in, peak RSS "
       "%s; wrote %s\n",
       s->tensors, s->df11_tensors, s->seconds,
       HumanBytes(s->original_bytes / std::max(1e-9, s->seconds)).c_str(),

@@ -27,8 +27,8 @@ constexpr Command kCommands[] = {
      "synthetic BF16 Llama checkpoint",
      df11::cli::RunSynth},
     {"compress",
-     "compress IN_HF_DIR OUT_DIR --tp N [--threads T]  BF16 checkpoint -> "
-     "DF11 model directory",
+     "compress IN_HF_DIR OUT_DIR --tp N [--threads T] [--memory_mb M]  "
+     "BF16 checkpoint -> DF11 model directory",
      df11::cli::RunCompress},
     {"inspect",
      "inspect DIR  per-tensor sizes, bits/weight, entropy bound, checksums",

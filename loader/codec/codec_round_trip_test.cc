@@ -161,6 +161,56 @@ TEST(RoundTripTest, LargeTensorManyThreads) {
   EXPECT_TRUE(decoded == values);
 }
 
+// The segmented steps, run in reverse order with segments of any size and
+// output arrays that held other data, give EncodeBf16's bytes, and those
+// decode bit-exact.
+class SegmentedEncoderTest
+    : public ::testing::TestWithParam<std::tuple<Distribution, size_t>> {};
+
+TEST_P(SegmentedEncoderTest, AnySegmentSizeGivesTheSameBytes) {
+  const auto& [dist, n] = GetParam();
+  const std::vector<uint16_t> values = dist.make(n);
+  const auto whole = EncodeBf16(values, EncodeOptions{});
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  for (size_t segment :
+       {size_t{1}, size_t{7}, size_t{4096}, size_t{100003}, size_t{1} << 20}) {
+    if (n / segment > 20000) continue;  // each segment holds a histogram
+    SCOPED_TRACE("segment elements " + std::to_string(segment));
+    // Output arrays reused from an earlier tensor hold stale bytes.
+    EncodeOptions options;
+    options.take_buffer = [](uint64_t bytes) {
+      ByteVector stale(bytes + 100, 0xA5);
+      stale.clear();
+      return stale;
+    };
+    auto e = SegmentedEncoder::Create(values, options, segment);
+    ASSERT_TRUE(e.ok()) << e.status();
+    for (size_t i = e->segments(); i-- > 0;) e->Count(i);
+    ASSERT_TRUE(e->BuildCode().ok());
+    EXPECT_EQ(e->histogram(), CountExponents(values));
+    for (size_t i = e->segments(); i-- > 0;) e->Encode(i);
+    const EncodedTensor t = e->Finish();
+    EXPECT_EQ(t.stream_bits, whole->stream_bits);
+    EXPECT_EQ(t.code_lengths, whole->code_lengths);
+    EXPECT_EQ(t.exponent_stream, whole->exponent_stream);
+    EXPECT_EQ(t.chunk_gaps, whole->chunk_gaps);
+    EXPECT_EQ(t.block_starts, whole->block_starts);
+    EXPECT_EQ(t.sign_mantissa, whole->sign_mantissa);
+    std::vector<uint16_t> decoded(n, 0x7FC1);
+    ASSERT_TRUE(DecodeBf16(t.view(), absl::MakeSpan(decoded), 2).ok());
+    ASSERT_TRUE(decoded == values);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(All, SegmentedEncoderTest,
+                         ::testing::Combine(::testing::ValuesIn(kDistributions),
+                                            ::testing::Values(0, 1, 4097, 70001,
+                                                              1048577)),
+                         [](const auto& info) {
+                           return std::get<0>(info.param).name + "_n" +
+                                  std::to_string(std::get<1>(info.param));
+                         });
+
 TEST(RoundTripTest, SkewedHistogramUsesTheMaximumCodeLength) {
   const std::vector<uint16_t> values = SkewedExponents(200000, 3);
   auto encoded = EncodeBf16(values, EncodeOptions{});

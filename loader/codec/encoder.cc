@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -17,51 +18,15 @@
 namespace df11 {
 namespace {
 
+using codec_internal::EdgeBytes;
+using codec_internal::Segment;
+
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
               "the DF11 stream is written with little-endian word stores");
 
 // Elements per segment: segments are encoded in parallel, each from a known
 // starting bit, so they must be large enough to amortize their set-up.
 constexpr size_t kMinSegment = size_t{1} << 18;
-
-struct Segment {
-  size_t begin, end;            // elements
-  uint64_t bit_begin, bit_end;  // stream bits
-  ExponentHistogram histogram;
-};
-
-std::vector<Segment> SplitSegments(size_t n, int threads) {
-  size_t count = 1;
-  if (threads > 1) {
-    count = std::min<size_t>(size_t(threads) * 4,
-                             std::max<size_t>(1, n / kMinSegment));
-  }
-  std::vector<Segment> segments(count);
-  const size_t size = (n + count - 1) / count;
-  for (size_t i = 0; i < count; ++i) {
-    segments[i].begin = std::min(n, i * size);
-    segments[i].end = std::min(n, (i + 1) * size);
-  }
-  return segments;
-}
-
-void CountSegments(absl::Span<const uint16_t> values,
-                   std::vector<Segment>& segments, int threads) {
-  ParallelFor(segments.size(), threads, [&](size_t first, size_t last) {
-    for (size_t i = first; i < last; ++i) {
-      Segment& s = segments[i];
-      s.histogram = CountExponents(values.subspan(s.begin, s.end - s.begin));
-    }
-  });
-}
-
-// The bytes a segment shares with its neighbours (when it starts or ends
-// inside a byte), OR-ed in after all segments finish. Every other byte of the
-// segment's stream is copied in by the segment itself.
-struct EdgeBytes {
-  uint64_t head_index = 0, tail_index = 0;
-  uint8_t head = 0, tail = 0;
-};
 
 // Elements per inner batch: the sign/mantissa pass and the code pass then
 // read the same input from L1.
@@ -242,77 +207,6 @@ EdgeBytes EncodeSegment(absl::Span<const uint16_t> values, const Segment& s,
   return edges;
 }
 
-absl::StatusOr<EncodedTensor> EncodeSegments(absl::Span<const uint16_t> values,
-                                             std::vector<Segment>& segments,
-                                             const CodeLengths& code_lengths,
-                                             const EncodeOptions& options) {
-  ExponentHistogram total{};
-  uint64_t bits = 0;
-  for (Segment& s : segments) {
-    AddHistogram(s.histogram, total);
-    s.bit_begin = bits;
-    bits += CodedBits(s.histogram, code_lengths);
-    s.bit_end = bits;
-  }
-  if (options.histogram != nullptr) *options.histogram = total;
-  for (int e = 0; e < 256; ++e) {
-    if (total[e] != 0 && code_lengths[e] == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "exponent ", e, " occurs ", total[e], " times but has no code"));
-    }
-  }
-
-  EncodedTensor t;
-  t.num_elements = values.size();
-  t.stream_bits = bits;
-  t.layout = options.layout;
-  t.code_lengths = code_lengths;
-  const EncodedSizes sizes = SizesFor(bits, options.layout);
-  // Left unwritten here: the segments write every byte but the shared ones,
-  // which are merged below, and the padding, which is zeroed below.
-  t.exponent_stream.resize(sizes.stream_bytes);
-  t.sign_mantissa.resize(values.size());
-  t.block_starts.assign(sizes.block_start_entries, 0);
-  t.block_starts.back() = static_cast<uint32_t>(values.size());
-  std::vector<uint8_t> gaps(sizes.num_chunks, 0);
-
-  const EncodeTable table = BuildEncodeTable(code_lengths);
-  const std::vector<uint64_t> pairs = values.size() >= kMinPairTableElements
-                                          ? BuildPairTable(table)
-                                          : std::vector<uint64_t>();
-  std::vector<EdgeBytes> edges(segments.size());
-  ParallelFor(segments.size(), options.threads, [&](size_t first, size_t last) {
-    for (size_t i = first; i < last; ++i) {
-      if (segments[i].begin == segments[i].end) continue;
-      edges[i] = EncodeSegment(
-          values, segments[i], table, pairs.empty() ? nullptr : pairs.data(),
-          options.layout, t.exponent_stream.data(), t.sign_mantissa.data(),
-          gaps.data(), t.block_starts.data());
-    }
-  });
-  // Segments are in stream order: a byte seen again gets OR-ed, a new one set.
-  uint64_t last = std::numeric_limits<uint64_t>::max();
-  auto merge = [&](uint64_t index, uint8_t bits) {
-    t.exponent_stream[index] =
-        index == last ? t.exponent_stream[index] | bits : bits;
-    last = index;
-  };
-  for (size_t i = 0; i < segments.size(); ++i) {
-    if (segments[i].begin == segments[i].end) continue;
-    merge(edges[i].head_index, edges[i].head);
-    merge(edges[i].tail_index, edges[i].tail);
-  }
-  const uint64_t code_bytes = (bits + 7) / 8;
-  std::memset(t.exponent_stream.data() + code_bytes, 0,
-              sizes.stream_bytes - code_bytes);
-
-  t.chunk_gaps.assign(sizes.gap_bytes, 0);
-  for (uint64_t c = 0; c < sizes.num_chunks; ++c) {
-    t.chunk_gaps[c / 2] |= gaps[c] << (4 * (c % 2));
-  }
-  return t;
-}
-
 absl::Status CheckInput(absl::Span<const uint16_t> values,
                         const EncodeOptions& options) {
   RETURN_IF_ERROR(ValidateLayout(options.layout));
@@ -331,26 +225,175 @@ absl::Status CheckInput(absl::Span<const uint16_t> values,
 
 }  // namespace
 
+absl::StatusOr<SegmentedEncoder> SegmentedEncoder::Create(
+    absl::Span<const uint16_t> values, const EncodeOptions& options,
+    size_t segment_elements) {
+  RETURN_IF_ERROR(CheckInput(values, options));
+  SegmentedEncoder e;
+  e.values_ = values;
+  e.options_ = options;
+  const size_t size = std::max<size_t>(1, segment_elements);
+  const size_t count = std::max<size_t>(1, (values.size() + size - 1) / size);
+  e.segments_.resize(count);
+  for (size_t i = 0; i < count; ++i) {
+    e.segments_[i].begin = std::min(values.size(), i * size);
+    e.segments_[i].end = std::min(values.size(), (i + 1) * size);
+  }
+  return e;
+}
+
+SegmentedEncoder::SegmentedEncoder() = default;
+SegmentedEncoder::~SegmentedEncoder() = default;
+SegmentedEncoder::SegmentedEncoder(SegmentedEncoder&&) noexcept = default;
+SegmentedEncoder& SegmentedEncoder::operator=(SegmentedEncoder&&) noexcept =
+    default;
+
+void SegmentedEncoder::Count(size_t i) {
+  Segment& s = segments_[i];
+  s.histogram = CountExponents(values_.subspan(s.begin, s.end - s.begin));
+}
+
+absl::Status SegmentedEncoder::BuildCode() {
+  histogram_.fill(0);
+  for (const Segment& s : segments_) AddHistogram(s.histogram, histogram_);
+  ASSIGN_OR_RETURN(CodeLengths lengths,
+                   BuildCodeLengths(histogram_, options_.max_code_length));
+  return Prepare(lengths);
+}
+
+absl::Status SegmentedEncoder::UseCode(const CodeLengths& code_lengths) {
+  RETURN_IF_ERROR(ValidateCodeLengths(code_lengths, options_.max_code_length));
+  histogram_.fill(0);
+  for (const Segment& s : segments_) AddHistogram(s.histogram, histogram_);
+  return Prepare(code_lengths);
+}
+
+absl::Status SegmentedEncoder::Prepare(const CodeLengths& code_lengths) {
+  for (int e = 0; e < 256; ++e) {
+    if (histogram_[e] != 0 && code_lengths[e] == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "exponent ", e, " occurs ", histogram_[e], " times but has no code"));
+    }
+  }
+  uint64_t bits = 0;
+  for (Segment& s : segments_) {
+    s.bit_begin = bits;
+    bits += CodedBits(s.histogram, code_lengths);
+    s.bit_end = bits;
+  }
+  EncodedTensor& t = tensor_;
+  t.num_elements = values_.size();
+  t.stream_bits = bits;
+  t.layout = options_.layout;
+  t.code_lengths = code_lengths;
+  const EncodedSizes sizes = SizesFor(bits, options_.layout);
+  // Left unwritten here: the segments write every byte but the shared ones,
+  // which Finish merges, and the padding, which Finish zeroes.
+  if (options_.take_buffer) {
+    t.exponent_stream = options_.take_buffer(sizes.stream_bytes);
+    t.sign_mantissa = options_.take_buffer(values_.size());
+  }
+  t.exponent_stream.resize(sizes.stream_bytes);
+  t.sign_mantissa.resize(values_.size());
+  t.block_starts.assign(sizes.block_start_entries, 0);
+  t.block_starts.back() = static_cast<uint32_t>(values_.size());
+  gaps_.assign(sizes.num_chunks, 0);
+  edges_.assign(segments_.size(), EdgeBytes{});
+  table_ = std::make_unique<EncodeTable>(BuildEncodeTable(code_lengths));
+  if (values_.size() >= kMinPairTableElements) {
+    pairs_ = BuildPairTable(*table_);
+  }
+  return absl::OkStatus();
+}
+
+void SegmentedEncoder::Encode(size_t i) {
+  const Segment& s = segments_[i];
+  if (s.begin == s.end) return;
+  edges_[i] = EncodeSegment(
+      values_, s, *table_, pairs_.empty() ? nullptr : pairs_.data(),
+      options_.layout, tensor_.exponent_stream.data(),
+      tensor_.sign_mantissa.data(), gaps_.data(), tensor_.block_starts.data());
+}
+
+EncodedTensor SegmentedEncoder::Finish() {
+  EncodedTensor& t = tensor_;
+  // Segments are in stream order: a byte seen again gets OR-ed, a new one set.
+  uint64_t last = std::numeric_limits<uint64_t>::max();
+  auto merge = [&](uint64_t index, uint8_t bits) {
+    t.exponent_stream[index] =
+        index == last ? t.exponent_stream[index] | bits : bits;
+    last = index;
+  };
+  for (size_t i = 0; i < segments_.size(); ++i) {
+    if (segments_[i].begin == segments_[i].end) continue;
+    merge(edges_[i].head_index, edges_[i].head);
+    merge(edges_[i].tail_index, edges_[i].tail);
+  }
+  const uint64_t code_bytes = (t.stream_bits + 7) / 8;
+  std::memset(t.exponent_stream.data() + code_bytes, 0,
+              t.exponent_stream.size() - code_bytes);
+
+  const EncodedSizes sizes = SizesFor(t.stream_bits, t.layout);
+  t.chunk_gaps.assign(sizes.gap_bytes, 0);
+  for (uint64_t c = 0; c < sizes.num_chunks; ++c) {
+    t.chunk_gaps[c / 2] |= gaps_[c] << (4 * (c % 2));
+  }
+  gaps_ = {};
+  pairs_ = {};
+  return std::move(t);
+}
+
+namespace {
+
+// Runs every step of `e` with `threads` workers.
+absl::StatusOr<EncodedTensor> RunAll(
+    SegmentedEncoder& e, int threads,
+    const std::function<absl::Status()>& choose_code,
+    ExponentHistogram* histogram) {
+  auto each_segment = [&](void (SegmentedEncoder::*step)(size_t)) {
+    ParallelFor(e.segments(), threads, [&](size_t first, size_t last) {
+      for (size_t i = first; i < last; ++i) (e.*step)(i);
+    });
+  };
+  each_segment(&SegmentedEncoder::Count);
+  RETURN_IF_ERROR(choose_code());
+  if (histogram != nullptr) *histogram = e.histogram();
+  each_segment(&SegmentedEncoder::Encode);
+  return e.Finish();
+}
+
+// About four segments per thread, each at least kMinSegment elements.
+size_t SegmentElementsFor(size_t n, int threads) {
+  size_t count = 1;
+  if (threads > 1) {
+    count = std::min<size_t>(size_t(threads) * 4,
+                             std::max<size_t>(1, n / kMinSegment));
+  }
+  return (n + count - 1) / count;
+}
+
+}  // namespace
+
 absl::StatusOr<EncodedTensor> EncodeBf16(absl::Span<const uint16_t> values,
                                          const EncodeOptions& options) {
-  RETURN_IF_ERROR(CheckInput(values, options));
-  std::vector<Segment> segments = SplitSegments(values.size(), options.threads);
-  CountSegments(values, segments, options.threads);
-  ExponentHistogram total{};
-  for (const Segment& s : segments) AddHistogram(s.histogram, total);
-  ASSIGN_OR_RETURN(CodeLengths lengths,
-                   BuildCodeLengths(total, options.max_code_length));
-  return EncodeSegments(values, segments, lengths, options);
+  ASSIGN_OR_RETURN(
+      SegmentedEncoder e,
+      SegmentedEncoder::Create(
+          values, options, SegmentElementsFor(values.size(), options.threads)));
+  return RunAll(
+      e, options.threads, [&] { return e.BuildCode(); }, options.histogram);
 }
 
 absl::StatusOr<EncodedTensor> EncodeBf16WithCode(
     absl::Span<const uint16_t> values, const CodeLengths& code_lengths,
     const EncodeOptions& options) {
-  RETURN_IF_ERROR(CheckInput(values, options));
-  RETURN_IF_ERROR(ValidateCodeLengths(code_lengths, options.max_code_length));
-  std::vector<Segment> segments = SplitSegments(values.size(), options.threads);
-  CountSegments(values, segments, options.threads);
-  return EncodeSegments(values, segments, code_lengths, options);
+  ASSIGN_OR_RETURN(
+      SegmentedEncoder e,
+      SegmentedEncoder::Create(
+          values, options, SegmentElementsFor(values.size(), options.threads)));
+  return RunAll(
+      e, options.threads, [&] { return e.UseCode(code_lengths); },
+      options.histogram);
 }
 
 }  // namespace df11

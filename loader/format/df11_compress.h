@@ -8,10 +8,12 @@
 //                    CompressCheckpoint("/ckpt/llama", "/ckpt/llama-df11",
 //                                       options));
 //
-// Streams tensor by tensor from the mmapped checkpoint, encoding the ranks of
-// a tensor in parallel and writing each tensor while the next is encoded;
-// source pages are returned once encoded, so peak memory is bounded by the
-// largest tensor, not the model (docs/format.md).
+// Streams from the mmapped checkpoint, largest tensors first: every shard's
+// encoding is cut into segment-sized tasks that all threads share, shards
+// are in flight within a memory budget, and one thread per rank file writes
+// each shard as soon as it is encoded. Source pages are returned once
+// encoded, so peak memory is bounded by max(budget, largest shard's working
+// set), not by the model (docs/format.md).
 // Every BF16 tensor of two or more dimensions is DF11-encoded; the rest
 // (norms, other dtypes) is stored raw.
 //
@@ -42,7 +44,12 @@ struct CompressOptions {
   int tp = 1;
   int threads = 1;
   CodecLayout layout;
-  // Called on the calling thread after each tensor.
+  // Shards in flight (being encoded, or encoded and waiting to be written)
+  // are admitted while their estimated working set fits half of this many
+  // bytes; arrays kept for reuse take the other half. A shard larger than
+  // half runs alone. 0: DefaultCompressMemoryBudget().
+  uint64_t memory_budget = 0;
+  // Called on the calling thread after each tensor is written.
   std::function<void(const CompressProgress&)> on_progress;
 };
 
@@ -57,6 +64,9 @@ struct CompressSummary {
   size_t df11_tensors = 0;
   double seconds = 0;
 };
+
+// A quarter of the physical memory, at least 2 GiB and at most 16 GiB.
+uint64_t DefaultCompressMemoryBudget();
 
 // Errors: InvalidArgument for a checkpoint or config that cannot be split
 // (naming the tensor), AlreadyExists if out_dir exists, and the reader's

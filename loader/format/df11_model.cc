@@ -6,8 +6,8 @@
 #include "absl/strings/str_cat.h"
 #include "loader/base/status_macros.h"
 #include "loader/codec/decoder.h"
+#include "loader/format/checksum.h"
 #include "loader/format/file_contents.h"
-#include "xxhash.h"
 
 namespace df11 {
 absl::StatusOr<std::unique_ptr<Df11Model>> Df11Model::Open(
@@ -147,15 +147,11 @@ absl::Span<const uint8_t> Df11Model::RawBytes(size_t t, int rank) const {
 }
 
 absl::Status Df11Model::CheckPayload(size_t t, int rank) const {
-  XXH3_state_t* state = XXH3_createState();
-  XXH3_64bits_reset(state);
+  Xxh3Stream hash;
   for (const TensorInfo* info : arrays_[rank][t].entries) {
-    const absl::Span<const uint8_t> data = files_[rank]->Data(*info);
-    XXH3_64bits_update(state, data.data(), data.size());
+    hash.Update(files_[rank]->Data(*info));
   }
-  const uint64_t hash = XXH3_64bits_digest(state);
-  XXH3_freeState(state);
-  if (hash != manifest_.tensors[t].shards[rank].payload_xxh3) {
+  if (hash.Digest() != manifest_.tensors[t].shards[rank].payload_xxh3) {
     return Error(t, rank, "payload checksum mismatch (stored data corrupted)");
   }
   return absl::OkStatus();
@@ -179,8 +175,7 @@ absl::Status Df11Model::ReadShard(size_t t, int rank, absl::Span<uint8_t> out,
     const absl::Span<const uint8_t> raw = RawBytes(t, rank);
     std::copy(raw.begin(), raw.end(), out.begin());
   }
-  if (XXH3_64bits(out.data(), out.size()) !=
-      manifest_.tensors[t].shards[rank].original_xxh3) {
+  if (Xxh3(out) != manifest_.tensors[t].shards[rank].original_xxh3) {
     return Error(t, rank, "decoded bytes do not match the original checksum");
   }
   return absl::OkStatus();

@@ -27,6 +27,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/format/block_writer.h"
+#include "loader/format/checksum.h"
 
 namespace df11 {
 
@@ -146,9 +148,8 @@ class SafetensorsFile {
 // guarantees that. Names must be valid UTF-8 and unique, and not
 // "__metadata__".
 //
-// Data goes to disk through O_DIRECT from an aligned staging buffer where the
-// file system allows it (the page-cache copy of a buffered write costs more
-// CPU than encoding does), and through ordinary writes elsewhere.
+// Data is staged in blocks that a BlockWriter writes in the background,
+// through O_DIRECT where the file system allows it.
 //
 // Not thread-safe. Errors name the file and, where there is one, the tensor:
 // InvalidArgument for bad names, shapes or sizes; FailedPrecondition for calls
@@ -172,8 +173,11 @@ class SafetensorsWriter {
   // bytes.size() == product(shape) * DtypeSize(dtype) and at most
   // kMaxSafetensorsWriterDims dimensions (checked: FailedPrecondition /
   // InvalidArgument).
+  // If `checksum` is set, `bytes` are added to it as they are copied, while
+  // they are in cache: cheaper than a separate pass.
   absl::Status Append(absl::string_view name, std::vector<uint64_t> shape,
-                      absl::Span<const uint8_t> bytes);
+                      absl::Span<const uint8_t> bytes,
+                      Xxh3Stream* checksum = nullptr);
   absl::Status Finish();
 
  private:
@@ -182,19 +186,16 @@ class SafetensorsWriter {
   std::map<std::string, std::string> metadata_;
   std::vector<TensorInfo> written_;
   // Copies `size` bytes (zeros if `data` is null) after what is staged,
-  // flushing whole staging buffers.
-  absl::Status Stage(const uint8_t* data, uint64_t size);
-  absl::Status FlushStaging(uint64_t bytes);
+  // submitting each block as it fills.
+  absl::Status Stage(const uint8_t* data, uint64_t size, Xxh3Stream* checksum);
 
   uint64_t reserved_header_ = 0;
   uint64_t data_bytes_ = 0;
   int fd_ = -1;
-  // O_DIRECT writes: a second descriptor on the same file and a buffer of
-  // kDirectStagingBytes that starts at file offset `flushed_`.
+  // For O_DIRECT writes: a second descriptor on the same file, or -1.
   int direct_fd_ = -1;
-  std::unique_ptr<uint8_t, void (*)(void*)> staging_{nullptr, nullptr};
-  uint64_t staged_ = 0;
-  uint64_t flushed_ = 0;
+  std::unique_ptr<BlockWriter> blocks_;
+  uint64_t staged_ = 0;  // bytes in blocks_->block()
   bool opened_ = false;
   bool finished_ = false;
 };

@@ -107,11 +107,6 @@ absl::Status WriteAll(int fd, const void* data, size_t size, uint64_t offset,
 
 std::string TempPath(const std::string& path) { return path + ".tmp"; }
 
-// O_DIRECT needs offsets, sizes and buffers aligned to the device's logical
-// block; 4096 covers every common device.
-constexpr uint64_t kDirectAlignment = 4096;
-constexpr uint64_t kDirectStagingBytes = uint64_t{8} << 20;
-
 std::string Quote(absl::string_view s) { return absl::StrCat("'", s, "'"); }
 
 }  // namespace
@@ -124,6 +119,7 @@ SafetensorsWriter::SafetensorsWriter(
       metadata_(std::move(metadata)) {}
 
 SafetensorsWriter::~SafetensorsWriter() {
+  blocks_.reset();  // finishes its writes before the files close
   if (direct_fd_ >= 0) close(direct_fd_);
   if (fd_ >= 0) close(fd_);
   if (!finished_ && opened_) unlink(TempPath(path_).c_str());
@@ -176,67 +172,43 @@ absl::Status SafetensorsWriter::Open() {
   fd_ = open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": open"));
   opened_ = true;
-  // Where the file system refuses O_DIRECT (tmpfs, some FUSE), write through
-  // the page cache instead.
+  // Where the file system refuses O_DIRECT (tmpfs, some FUSE), the block
+  // writer goes through the page cache instead.
   direct_fd_ = open(temp.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
-  if (direct_fd_ >= 0) {
-    staging_ = {static_cast<uint8_t*>(
-                    std::aligned_alloc(kDirectAlignment, kDirectStagingBytes)),
-                std::free};
-    // The header's place, filled in by Finish.
-    RETURN_IF_ERROR(Stage(nullptr, 8 + reserved_header_));
-  }
-  return absl::OkStatus();
+  blocks_ = std::make_unique<BlockWriter>(temp, fd_, direct_fd_);
+  // The header's place, filled in by Finish.
+  return Stage(nullptr, 8 + reserved_header_, nullptr);
 }
 
-absl::Status SafetensorsWriter::Stage(const uint8_t* data, uint64_t size) {
+absl::Status SafetensorsWriter::Stage(const uint8_t* data, uint64_t size,
+                                      Xxh3Stream* checksum) {
+  // Small enough pieces that the checksum reads them from L1.
+  constexpr uint64_t kPiece = 64 << 10;
   while (size > 0) {
-    const uint64_t n = std::min(size, kDirectStagingBytes - staged_);
+    uint8_t* to = blocks_->block() + staged_;
+    const uint64_t n =
+        std::min({size, BlockWriter::kBlockBytes - staged_, kPiece});
     if (data != nullptr) {
-      std::memcpy(staging_.get() + staged_, data, n);
+      std::memcpy(to, data, n);
+      if (checksum != nullptr) checksum->Update({to, n});
       data += n;
     } else {
-      std::memset(staging_.get() + staged_, 0, n);
+      std::memset(to, 0, n);
     }
     staged_ += n;
     size -= n;
-    if (staged_ == kDirectStagingBytes) {
-      RETURN_IF_ERROR(FlushStaging(kDirectStagingBytes));
+    if (staged_ == BlockWriter::kBlockBytes) {
+      RETURN_IF_ERROR(blocks_->Submit(staged_));
+      staged_ = 0;
     }
   }
-  return absl::OkStatus();
-}
-
-// Writes the first `bytes` of the staging buffer at `flushed_`: directly
-// (`bytes` is then a multiple of the alignment) or, once the file system has
-// rejected a direct write, through the page cache.
-absl::Status SafetensorsWriter::FlushStaging(uint64_t bytes) {
-  const std::string temp = TempPath(path_);
-  if (direct_fd_ >= 0) {
-    ssize_t n;
-    do {
-      n = pwrite(direct_fd_, staging_.get(), bytes,
-                 static_cast<off_t>(flushed_));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EINVAL) {
-      close(direct_fd_);
-      direct_fd_ = -1;
-    } else if (n != static_cast<ssize_t>(bytes)) {
-      return absl::ErrnoToStatus(n < 0 ? errno : EIO,
-                                 absl::StrCat(temp, ": direct write"));
-    }
-  }
-  if (direct_fd_ < 0) {
-    RETURN_IF_ERROR(WriteAll(fd_, staging_.get(), bytes, flushed_, temp));
-  }
-  flushed_ += bytes;
-  staged_ = 0;
   return absl::OkStatus();
 }
 
 absl::Status SafetensorsWriter::Append(absl::string_view name,
                                        std::vector<uint64_t> shape,
-                                       absl::Span<const uint8_t> bytes) {
+                                       absl::Span<const uint8_t> bytes,
+                                       Xxh3Stream* checksum) {
   if (fd_ < 0 || finished_) {
     return absl::FailedPreconditionError(
         absl::StrCat(path_, ": tensor ", Quote(name),
@@ -269,13 +241,7 @@ absl::Status SafetensorsWriter::Append(absl::string_view name,
         path_, ": tensor ", Quote(name), ": shape x ", DtypeName(d.dtype),
         " is ", expected, " bytes but ", bytes.size(), " were given"));
   }
-  if (staging_ != nullptr) {
-    RETURN_IF_ERROR(Stage(bytes.data(), bytes.size()));
-  } else {
-    RETURN_IF_ERROR(WriteAll(fd_, bytes.data(), bytes.size(),
-                             8 + reserved_header_ + data_bytes_,
-                             TempPath(path_)));
-  }
+  RETURN_IF_ERROR(Stage(bytes.data(), bytes.size(), checksum));
   TensorInfo t;
   t.name = d.name;
   t.dtype = d.dtype;
@@ -308,11 +274,14 @@ absl::Status SafetensorsWriter::Finish() {
   const uint64_t file_bytes = 8 + reserved_header_ + data_bytes_;
   if (staged_ > 0) {
     // The last, partial block, padded for O_DIRECT; the padding is cut off.
-    const uint64_t padded =
-        (staged_ + kDirectAlignment - 1) / kDirectAlignment * kDirectAlignment;
-    std::memset(staging_.get() + staged_, 0, padded - staged_);
-    RETURN_IF_ERROR(FlushStaging(padded));
+    const uint64_t align = BlockWriter::kAlignment;
+    const uint64_t padded = (staged_ + align - 1) / align * align;
+    std::memset(blocks_->block() + staged_, 0, padded - staged_);
+    RETURN_IF_ERROR(blocks_->Submit(padded));
+    staged_ = 0;
   }
+  RETURN_IF_ERROR(blocks_->Drain());
+  blocks_.reset();
   if (ftruncate(fd_, static_cast<off_t>(file_bytes)) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat(temp, ": truncate"));
   }

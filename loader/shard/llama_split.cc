@@ -138,6 +138,19 @@ void ExtractShard(const SplitPlan& plan, absl::Span<const uint8_t> tensor,
   });
 }
 
+void ExtractColumnsShardRows(const SplitPlan& plan,
+                             absl::Span<const uint8_t> tensor, int rank,
+                             uint64_t first_row, absl::Span<uint8_t> out) {
+  const uint64_t row_bytes = plan.shape[1] * plan.element_bytes;
+  const uint64_t piece = plan.shard_shape[1] * plan.element_bytes;
+  const uint64_t rows = out.size() / piece;
+  for (uint64_t r = 0; r < rows; ++r) {
+    std::memcpy(out.data() + r * piece,
+                tensor.data() + (first_row + r) * row_bytes + rank * piece,
+                piece);
+  }
+}
+
 void InsertShard(const SplitPlan& plan, absl::Span<const uint8_t> shard,
                  int rank, absl::Span<uint8_t> tensor) {
   ForEachShardPiece(plan, rank, [&](uint64_t t, uint64_t s, uint64_t bytes) {

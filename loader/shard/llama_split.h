@@ -37,9 +37,10 @@ struct SplitPlan {
 
   uint64_t shard_elements() const;
   uint64_t shard_bytes() const { return shard_elements() * element_bytes; }
-  // For kRows and kReplicated a shard is one contiguous byte range of the
-  // tensor: [rank * shard_bytes(), ...) or the whole tensor.
-  bool contiguous() const { return kind != SplitKind::kColumns; }
+  // For kRows and kReplicated, and kColumns at tp = 1, a shard is one
+  // contiguous byte range of the tensor: [rank * shard_bytes(), ...) or the
+  // whole tensor.
+  bool contiguous() const { return kind != SplitKind::kColumns || tp == 1; }
 };
 
 // What the rules need to know of the model.
@@ -67,6 +68,14 @@ absl::StatusOr<SplitPlan> MakeSplitPlan(SplitKind kind, size_t element_bytes,
 //           shard.size() == plan.shard_bytes(), 0 <= rank < tp.
 void ExtractShard(const SplitPlan& plan, absl::Span<const uint8_t> tensor,
                   int rank, absl::Span<uint8_t> shard);
+
+// Rows [first_row, first_row + out.size() / row bytes) of the shard only, for
+// a kColumns split: `out` receives them packed, as ExtractShard would place
+// them at first_row * shard row bytes. Lets a caller gather a shard in
+// cache-sized pieces and use each piece while it is in cache.
+void ExtractColumnsShardRows(const SplitPlan& plan,
+                             absl::Span<const uint8_t> tensor, int rank,
+                             uint64_t first_row, absl::Span<uint8_t> out);
 
 // The inverse: writes rank `rank`'s shard into its place in `tensor`.
 void InsertShard(const SplitPlan& plan, absl::Span<const uint8_t> shard,

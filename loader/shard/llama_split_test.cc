@@ -1,5 +1,6 @@
 #include "loader/shard/llama_split.h"
 
+#include <algorithm>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -155,9 +156,29 @@ TEST_P(ShardRoundTripTest, ExtractThenInsertRebuildsTheTensor) {
         ASSERT_EQ(shard[(i * w + j) * 2 + 1], tensor[(ti * 20 + tj) * 2 + 1]);
       }
     }
+    if (kind == SplitKind::kColumns) {
+      // Gathered in pieces of 5 rows (the last one shorter), the same bytes.
+      const uint64_t row = plan->shard_shape[1] * 2;
+      std::vector<uint8_t> pieces(shard.size(), 0);
+      for (uint64_t r = 0; r < 12; r += 5) {
+        const uint64_t rows = std::min<uint64_t>(5, 12 - r);
+        ExtractColumnsShardRows(
+            *plan, tensor, rank, r,
+            absl::MakeSpan(pieces).subspan(r * row, rows * row));
+      }
+      EXPECT_EQ(pieces, shard);
+    }
     InsertShard(*plan, shard, rank, absl::MakeSpan(rebuilt));
+    // A shard said to be contiguous is the tensor's bytes at its offset.
+    if (plan->contiguous()) {
+      const uint64_t offset =
+          kind == SplitKind::kReplicated ? 0 : rank * plan->shard_bytes();
+      EXPECT_TRUE(
+          std::equal(shard.begin(), shard.end(), tensor.begin() + offset));
+    }
   }
   EXPECT_EQ(rebuilt, tensor);
+  EXPECT_EQ(plan->contiguous(), kind != SplitKind::kColumns || tp == 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(
