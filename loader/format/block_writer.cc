@@ -78,32 +78,30 @@ void BlockWriter::Work() {
 
 absl::Status BlockWriter::Write(const Job& job) {
   const uint8_t* data = blocks_[job.block].get();
+  uint64_t offset = job.offset, left = job.bytes;
   bool direct;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     direct = direct_;
   }
-  if (direct) {
-    ssize_t n;
-    do {
-      n = pwrite(direct_fd_, data, job.bytes, static_cast<off_t>(job.offset));
-    } while (n < 0 && errno == EINTR);
-    if (n == static_cast<ssize_t>(job.bytes)) return absl::OkStatus();
-    if (n >= 0 || errno != EINVAL) {
-      return absl::ErrnoToStatus(n < 0 ? errno : EIO,
-                                 absl::StrCat(path_, ": direct write"));
-    }
-    // The file system refuses O_DIRECT: the page cache from now on.
-    std::lock_guard<std::mutex> lock(mutex_);
-    direct_ = false;
-  }
-  uint64_t offset = job.offset, left = job.bytes;
   while (left > 0) {
-    const ssize_t n = pwrite(fd_, data, left, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::ErrnoToStatus(errno, absl::StrCat(path_, ": write"));
+    const ssize_t n = pwrite(direct ? direct_fd_ : fd_, data, left,
+                             static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && direct && errno == EINVAL) {
+      // The file system refuses O_DIRECT, or a short write left the rest
+      // unaligned: the page cache from here on.
+      direct = false;
+      std::lock_guard<std::mutex> lock(mutex_);
+      direct_ = false;
+      continue;
     }
+    if (n <= 0) {
+      return absl::ErrnoToStatus(n < 0 ? errno : EIO,
+                                 absl::StrCat(path_, ": write"));
+    }
+    // A short write (e.g. at a size limit) is retried for the rest, which
+    // then reports the cause.
     data += n;
     offset += static_cast<uint64_t>(n);
     left -= static_cast<uint64_t>(n);

@@ -2,6 +2,9 @@
 // verify -> decompress at several TP sizes, and each kind of corruption.
 #include "loader/format/df11_model.h"
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -195,6 +198,40 @@ TEST(CompressTest, BudgetAndThreadsDoNotChangeTheBytes) {
         EXPECT_TRUE(contents[i] == first[i]) << files[i] << " differs";
       }
     }
+  }
+}
+
+// A rank file that cannot grow (the file size limit stands in for a full
+// disk) stops every thread and names the file; nothing is left behind.
+TEST(CompressTest, AWriteErrorStopsThePipelineAndNamesTheFile) {
+  const std::string hf = TestDir("write_error_hf");
+  SyntheticSpec spec;
+  spec.hidden_size = 512;
+  spec.intermediate_size = 2048;
+  spec.num_heads = 8;
+  spec.num_kv_heads = 2;
+  spec.vocab_size = 2048;
+  ASSERT_TRUE(WriteSyntheticCheckpoint(hf, spec, 2).ok());
+  const std::string df11 = TestDir("write_error_df11");
+  rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &old), 0);
+  std::signal(SIGXFSZ, SIG_IGN);  // EFBIG instead of a signal
+  rlimit small = old;
+  small.rlim_cur = 1 << 20;  // each rank file needs about 2.5 MB
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &small), 0);
+  CompressOptions options;
+  options.tp = 2;
+  options.threads = 3;
+  auto summary = CompressCheckpoint(hf, df11, options);
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &old), 0);
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kOutOfRange)  // EFBIG
+      << summary.status();
+  EXPECT_THAT(std::string(summary.status().message()),
+              AllOf(HasSubstr("rank-0"), HasSubstr(".safetensors.tmp")));
+  EXPECT_FALSE(fs::exists(df11));
+  for (const auto& e : fs::directory_iterator(fs::path(df11).parent_path())) {
+    EXPECT_EQ(e.path().string().find(df11 + ".tmp"), std::string::npos)
+        << "temporary directory left behind: " << e.path();
   }
 }
 
