@@ -42,10 +42,13 @@ int main(int argc, char** argv) {
   }
   testing::InitGoogleTest(&argc, argv);
   if (!(*session)->parallel().is_root()) {
-    testing::GTEST_FLAG(output) = "";
+    // InitGoogleTest has already made the XML writer from --gtest_output:
+    // the flag alone no longer stops it, and two ranks writing one report
+    // leave Bazel an unreadable file.
     testing::TestEventListeners& listeners =
         testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
+    delete listeners.Release(listeners.default_xml_generator());
   }
   int rc = RUN_ALL_TESTS();
   MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
