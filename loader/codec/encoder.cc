@@ -253,9 +253,13 @@ void SegmentedEncoder::Count(size_t i) {
   s.histogram = CountExponents(values_.subspan(s.begin, s.end - s.begin));
 }
 
-absl::Status SegmentedEncoder::BuildCode() {
+void SegmentedEncoder::SumHistograms() {
   histogram_.fill(0);
   for (const Segment& s : segments_) AddHistogram(s.histogram, histogram_);
+}
+
+absl::Status SegmentedEncoder::BuildCode() {
+  SumHistograms();
   ASSIGN_OR_RETURN(CodeLengths lengths,
                    BuildCodeLengths(histogram_, options_.max_code_length));
   return Prepare(lengths);
@@ -263,8 +267,7 @@ absl::Status SegmentedEncoder::BuildCode() {
 
 absl::Status SegmentedEncoder::UseCode(const CodeLengths& code_lengths) {
   RETURN_IF_ERROR(ValidateCodeLengths(code_lengths, options_.max_code_length));
-  histogram_.fill(0);
-  for (const Segment& s : segments_) AddHistogram(s.histogram, histogram_);
+  SumHistograms();
   return Prepare(code_lengths);
 }
 

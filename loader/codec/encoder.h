@@ -104,6 +104,7 @@ class SegmentedEncoder {
 
  private:
   SegmentedEncoder();
+  void SumHistograms();  // the segments' counts into histogram_
   absl::Status Prepare(const CodeLengths& code_lengths);
 
   absl::Span<const uint16_t> values_;

@@ -75,6 +75,12 @@ struct TensorWork {
   bool written = false;  // by every rank
 };
 
+// A replicated tensor, or any at tp = 1, is encoded once and that encoding
+// goes to every rank file; otherwise each rank has its own shard.
+bool OneEncoding(const PlannedTensor& p, int tp) {
+  return p.split.kind == SplitKind::kReplicated || tp == 1;
+}
+
 absl::Span<const uint8_t> AsBytes(const std::vector<uint32_t>& v) {
   return {reinterpret_cast<const uint8_t*>(v.data()), v.size() * 4};
 }
@@ -292,9 +298,7 @@ class Pipeline {
     t->plan = &p;
     t->file = &ckpt_.file(p.source->file);
     t->data = t->file->Data(p.source->info);
-    // A replicated tensor is encoded once for all ranks.
-    const bool one_encoding =
-        p.split.kind == SplitKind::kReplicated || options_.tp == 1;
+    const bool one_encoding = OneEncoding(p, options_.tp);
     for (int k = 0; k < (one_encoding ? 1 : options_.tp); ++k) {
       t->shards.push_back(std::make_unique<Shard>());
       t->shards.back()->entry.shape = p.split.shard_shape;
@@ -448,6 +452,7 @@ class Pipeline {
   size_t next_tensor_ = 0, next_shard_ = 0;         // the next to admit
   uint64_t in_flight_ = 0;
   absl::Status error_;  // the first failure
+  // !error_.ok(), for tasks to check without the lock.
   std::atomic<bool> failed_{false};
   TaskPool pool_;  // last: its destructor waits for tasks that use the above
 };
@@ -536,8 +541,7 @@ absl::StatusOr<CompressSummary> CompressCheckpoint(
     CompressSummary& sum = rank_sums[rank];
     for (size_t i = 0; i < plan.size(); ++i) {
       const PlannedTensor& p = plan[i];
-      const size_t k =
-          p.split.kind == SplitKind::kReplicated || options.tp == 1 ? 0 : rank;
+      const size_t k = OneEncoding(p, options.tp) ? 0 : rank;
       const Shard* s = pipeline.WaitShard(i, k);
       if (s == nullptr) return absl::OkStatus();  // the pipeline's error
       absl::StatusOr<uint64_t> payload_xxh3 =
