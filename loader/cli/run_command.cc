@@ -63,7 +63,7 @@ struct RunResult {
   EngineMemory memory;
 };
 
-absl::StatusOr<RunResult> RunModel(const ParallelConfig& parallel) {
+absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
   const std::string dir = absl::GetFlag(FLAGS_model);
   if (dir.empty()) return absl::InvalidArgumentError("--model is required");
   ASSIGN_OR_RETURN(std::vector<int32_t> prompt,
@@ -87,20 +87,20 @@ absl::StatusOr<RunResult> RunModel(const ParallelConfig& parallel) {
         config.max_position_embeddings, " (max_position_embeddings)"));
   }
 
-  const int threads = std::max(1, Threads() / parallel.size);
+  const int threads = std::max(1, Threads() / world.size);
   std::unique_ptr<WeightSource> source;
   if (std::filesystem::exists(std::filesystem::path(dir) / kManifestFileName)) {
-    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, parallel.rank, threads));
+    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, world.rank, threads));
   } else {
-    ASSIGN_OR_RETURN(
-        source, OpenHfWeightSource(dir, config, parallel.size, parallel.rank));
+    ASSIGN_OR_RETURN(source,
+                     OpenHfWeightSource(dir, config, world.size, world.rank));
   }
   EngineOptions engine_options;
   engine_options.max_context = std::max<int64_t>(1, needed);
   ASSIGN_OR_RETURN(
       std::unique_ptr<LlamaEngine> engine,
       LlamaEngine::Create(config, std::move(source),
-                          std::make_unique<CpuBackend>(parallel, threads),
+                          std::make_unique<CpuBackend>(world, threads),
                           engine_options));
   ASSIGN_OR_RETURN(std::vector<Generation> out,
                    Generate(*engine, {prompt}, options));
@@ -123,19 +123,18 @@ int RunRun(const std::vector<std::string>& args) {
     std::fprintf(stderr, "df11 run: %s\n", session.status().ToString().c_str());
     return 1;
   }
-  const ParallelConfig parallel = (*session)->parallel();
-  absl::StatusOr<RunResult> result = RunModel(parallel);
+  const WorldConfig world = (*session)->world();
+  absl::StatusOr<RunResult> result = RunModel(world);
   if (!result.ok()) {
-    std::fprintf(stderr, "df11 run: %s%s\n",
-                 parallel.size > 1
-                     ? absl::StrCat("rank ", parallel.rank, ": ").c_str()
-                     : "",
-                 result.status().ToString().c_str());
+    std::fprintf(
+        stderr, "df11 run: %s%s\n",
+        world.size > 1 ? absl::StrCat("rank ", world.rank, ": ").c_str() : "",
+        result.status().ToString().c_str());
     // The other ranks may be waiting in a collective: end them too.
     (*session)->Abort(1);
     return 1;
   }
-  if (!parallel.is_root()) return 0;
+  if (!world.is_root()) return 0;
   const Generation& g = result->generation;
   if (absl::GetFlag(FLAGS_json)) {
     nlohmann::json j;

@@ -23,7 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "loader/engine/parallel_config.h"
+#include "loader/dist/world_config.h"
 
 namespace df11 {
 
@@ -82,7 +82,7 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual const ParallelConfig& parallel() const = 0;
+  virtual const WorldConfig& world() const = 0;
 
   // Memory. Allocate returns zero-filled memory or ResourceExhausted.
   virtual absl::StatusOr<Buffer> Allocate(size_t bytes) = 0;

@@ -70,7 +70,7 @@ absl::StatusOr<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(
         "config.json head_dim ", config.head_dim, " is odd; RoPE needs pairs"));
   }
   ASSIGN_OR_RETURN(LlamaShardDims dims,
-                   CheckLlamaWeights(config, *weights, backend->parallel()));
+                   CheckLlamaWeights(config, *weights, backend->world()));
   std::unique_ptr<LlamaEngine> engine(new LlamaEngine(
       config, std::move(weights), std::move(backend), dims, max_context));
   RETURN_IF_ERROR(engine->AllocateBuffers(options.max_sequences));
@@ -117,7 +117,7 @@ absl::Status LlamaEngine::EnsureScratch(int64_t rows) {
                                        dims_.ffn,
                                        dims_.ffn,
                                        dims_.vocab,
-                                       dims_.vocab * parallel().size};
+                                       dims_.vocab * world().size};
   std::vector<Buffer> scratch(kNumScratch);
   for (int i = 0; i < kNumScratch; ++i) {
     ASSIGN_OR_RETURN(scratch[i],
@@ -210,7 +210,7 @@ absl::StatusOr<std::vector<std::vector<float>>> LlamaEngine::Forward(
     const std::vector<StepInput>& batch) {
   RETURN_IF_ERROR(Validate(batch));
   Backend& b = *backend_;
-  const int tp = parallel().size;
+  const int tp = world().size;
   const int64_t h = config_.hidden_size;
   const int64_t hd = config_.head_dim;
   const int64_t q_width = dims_.q_heads * hd;

@@ -76,7 +76,7 @@ class LlamaEngine {
       std::unique_ptr<Backend> backend, const EngineOptions& options);
 
   const LlamaConfig& config() const { return config_; }
-  const ParallelConfig& parallel() const { return backend_->parallel(); }
+  const WorldConfig& world() const { return backend_->world(); }
   int64_t max_context() const { return max_context_; }
   EngineMemory memory() const;
 

@@ -48,10 +48,10 @@ std::string LayerTensorName(int64_t layer, absl::string_view suffix) {
   return absl::StrCat("model.layers.", layer, ".", suffix);
 }
 
-absl::StatusOr<LlamaShardDims> CheckLlamaWeights(
-    const LlamaConfig& config, const WeightSource& source,
-    const ParallelConfig& parallel) {
-  const int tp = parallel.size;
+absl::StatusOr<LlamaShardDims> CheckLlamaWeights(const LlamaConfig& config,
+                                                 const WeightSource& source,
+                                                 const WorldConfig& world) {
+  const int tp = world.size;
   if (source.tp() != tp) {
     return absl::InvalidArgumentError(absl::StrCat(
         source.path(), ": the weights are split for tensor parallel size ",
@@ -115,13 +115,13 @@ absl::StatusOr<LlamaShardDims> CheckLlamaWeights(
 
   LlamaShardDims dims;
   dims.q_heads = config.num_attention_heads / tp;
-  dims.q_head_offset = parallel.rank * dims.q_heads;
+  dims.q_head_offset = world.rank * dims.q_heads;
   dims.kv_heads =
       kv_split ? config.num_key_value_heads / tp : config.num_key_value_heads;
-  dims.kv_head_offset = kv_split ? parallel.rank * dims.kv_heads : 0;
+  dims.kv_head_offset = kv_split ? world.rank * dims.kv_heads : 0;
   dims.ffn = config.intermediate_size / tp;
   dims.vocab = config.vocab_size / tp;
-  dims.vocab_offset = parallel.rank * dims.vocab;
+  dims.vocab_offset = world.rank * dims.vocab;
   dims.lm_head = config.tie_word_embeddings ? kEmbedName : kLmHeadName;
   return dims;
 }

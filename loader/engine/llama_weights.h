@@ -2,11 +2,11 @@
 // against a WeightSource, and the dimensions of this rank's shards.
 //
 //   ASSIGN_OR_RETURN(LlamaShardDims dims,
-//                    CheckLlamaWeights(config, *source, parallel));
+//                    CheckLlamaWeights(config, *source, world));
 //
 // Every tensor the config implies must exist, be BF16, have the shape the
 // config implies, and be split the way loader/shard/llama_split.h splits it
-// for parallel.size ranks. Extra tensors are ignored, except a layer beyond
+// for world.size ranks. Extra tensors are ignored, except a layer beyond
 // num_hidden_layers (a config with too few layers). With
 // tie_word_embeddings the LM head is the embedding.
 #ifndef DF11_LOADER_ENGINE_LLAMA_WEIGHTS_H_
@@ -17,7 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "loader/engine/parallel_config.h"
+#include "loader/dist/world_config.h"
 #include "loader/engine/weight_source.h"
 #include "loader/format/llama_config.h"
 
@@ -67,10 +67,10 @@ struct LlamaShardDims {
 // Errors (InvalidArgument, naming the tensor, source.path() and the config
 // value): a missing tensor, a dtype other than BF16, a shape that does not
 // match the config, a split other than the rule's; and a source split for a
-// tp other than parallel.size.
-absl::StatusOr<LlamaShardDims> CheckLlamaWeights(
-    const LlamaConfig& config, const WeightSource& source,
-    const ParallelConfig& parallel);
+// tp other than world.size.
+absl::StatusOr<LlamaShardDims> CheckLlamaWeights(const LlamaConfig& config,
+                                                 const WeightSource& source,
+                                                 const WorldConfig& world);
 
 }  // namespace df11
 

@@ -45,7 +45,7 @@ absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenWithConfigField(
   ASSIGN_OR_RETURN(LlamaConfig parsed, ReadLlamaConfig(dir + "/config.json"));
   ASSIGN_OR_RETURN(auto source, OpenHfWeightSource(dir, parsed, 1, 0));
   return LlamaEngine::Create(parsed, std::move(source),
-                             std::make_unique<CpuBackend>(ParallelConfig{}, 1),
+                             std::make_unique<CpuBackend>(WorldConfig{}, 1),
                              EngineOptions{});
 }
 
@@ -192,7 +192,7 @@ TEST(TpMismatch, ShardsForTwoRanksOpenedByOne) {
   ASSERT_TRUE(source.ok()) << source.status();
   auto engine = LlamaEngine::Create(
       golden->config, *std::move(source),
-      std::make_unique<CpuBackend>(ParallelConfig{}, 1), EngineOptions{});
+      std::make_unique<CpuBackend>(WorldConfig{}, 1), EngineOptions{});
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(engine.status().message().find(
@@ -223,7 +223,7 @@ TEST(CorruptShard, FlippedByteIsDataLossNamingTheFile) {
   ASSERT_TRUE(source.ok()) << source.status();
   auto engine = LlamaEngine::Create(
       golden->config, *std::move(source),
-      std::make_unique<CpuBackend>(ParallelConfig{}, 1), EngineOptions{});
+      std::make_unique<CpuBackend>(WorldConfig{}, 1), EngineOptions{});
   ASSERT_TRUE(engine.ok()) << engine.status();
   auto seq = (*engine)->NewSequence();
   ASSERT_TRUE(seq.ok());

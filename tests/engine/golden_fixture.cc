@@ -68,34 +68,31 @@ absl::StatusOr<std::string> CompressedDir(const GoldenModel& golden, int tp,
 }
 
 absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
-    const GoldenModel& golden, WeightKind kind, const ParallelConfig& parallel,
+    const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
     int64_t max_sequences) {
   std::unique_ptr<WeightSource> source;
   if (kind == WeightKind::kDf11) {
     // Per process: the ranks of an mpirun share $TEST_TMPDIR.
     ASSIGN_OR_RETURN(
         std::string dir,
-        CompressedDir(golden, parallel.size, absl::StrCat("_pid", getpid())));
-    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, parallel.rank, 1));
+        CompressedDir(golden, world.size, absl::StrCat("_pid", getpid())));
+    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, world.rank, 1));
   } else {
     ASSIGN_OR_RETURN(source, OpenHfWeightSource(golden.dir, golden.config,
-                                                parallel.size, parallel.rank));
+                                                world.size, world.rank));
   }
   EngineOptions options;
   options.max_sequences = max_sequences;
   return LlamaEngine::Create(golden.config, std::move(source),
-                             std::make_unique<CpuBackend>(parallel, 1),
-                             options);
+                             std::make_unique<CpuBackend>(world, 1), options);
 }
 
 absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
-                                 const ParallelConfig& parallel,
-                                 uint64_t seed) {
+                                 const WorldConfig& world, uint64_t seed) {
   const int n = golden.prompts.size();
-  ASSIGN_OR_RETURN(auto df11,
-                   MakeEngine(golden, WeightKind::kDf11, parallel, n));
+  ASSIGN_OR_RETURN(auto df11, MakeEngine(golden, WeightKind::kDf11, world, n));
   ASSIGN_OR_RETURN(auto bf16,
-                   MakeEngine(golden, WeightKind::kHfBf16, parallel, n));
+                   MakeEngine(golden, WeightKind::kHfBf16, world, n));
   GenerateOptions options;
   options.max_new_tokens = 20;
   options.sampling = {

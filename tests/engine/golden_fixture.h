@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "loader/dist/world_config.h"
 #include "loader/engine/llama_engine.h"
-#include "loader/engine/parallel_config.h"
 #include "loader/format/llama_config.h"
 
 namespace df11 {
@@ -47,7 +47,7 @@ absl::StatusOr<std::string> CompressedDir(const GoldenModel& golden, int tp,
                                           const std::string& tag);
 
 absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
-    const GoldenModel& golden, WeightKind kind, const ParallelConfig& parallel,
+    const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
     int64_t max_sequences);
 
 struct LogitsDiff {
@@ -63,7 +63,7 @@ LogitsDiff CompareLogits(const std::vector<float>& ours,
 // same tokens and bitwise-identical prompt logits. The error names the
 // first prompt that differs.
 absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
-                                 const ParallelConfig& parallel, uint64_t seed);
+                                 const WorldConfig& world, uint64_t seed);
 
 // Tolerances for our FP32 logits against HF's FP32 logits; docs/engine.md
 // explains them.

@@ -12,8 +12,8 @@
 
 namespace df11 {
 
-ParallelConfig MpiTest::World() {
-  ParallelConfig p;
+WorldConfig MpiTest::World() {
+  WorldConfig p;
   MPI_Comm_rank(MPI_COMM_WORLD, &p.rank);
   MPI_Comm_size(MPI_COMM_WORLD, &p.size);
   return p;
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   testing::InitGoogleTest(&argc, argv);
-  if (!(*session)->parallel().is_root()) {
+  if (!(*session)->world().is_root()) {
     // InitGoogleTest has already made the XML writer from --gtest_output:
     // the flag alone no longer stops it, and two ranks writing one report
     // leave Bazel an unreadable file.

@@ -5,13 +5,13 @@
 #define DF11_TESTS_ENGINE_MPI_TEST_BASE_H_
 
 #include "gtest/gtest.h"
-#include "loader/engine/parallel_config.h"
+#include "loader/dist/world_config.h"
 
 namespace df11 {
 
 class MpiTest : public testing::Test {
  protected:
-  static ParallelConfig World();
+  static WorldConfig World();
   void TearDown() override;
 };
 

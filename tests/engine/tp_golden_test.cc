@@ -158,7 +158,7 @@ TEST_F(TpKvReplicatedTest, OneKeyValueHeadOnTwoRanksMatchesOneRank) {
                           std::make_unique<CpuBackend>(World(), 1), options);
   auto tp1 = LlamaEngine::Create(
       *config, *std::move(tp1_weights),
-      std::make_unique<CpuBackend>(ParallelConfig{0, 1}, 1), options);
+      std::make_unique<CpuBackend>(WorldConfig{0, 1}, 1), options);
   ASSERT_TRUE(tp2.ok()) << tp2.status();
   ASSERT_TRUE(tp1.ok()) << tp1.status();
   const std::vector<std::vector<int32_t>> prompts = {{1, 5, 9, 77, 200},

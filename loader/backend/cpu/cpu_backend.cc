@@ -24,8 +24,8 @@ inline float Widen(uint16_t bf16) {
 
 }  // namespace
 
-CpuBackend::CpuBackend(const ParallelConfig& parallel, int threads)
-    : parallel_(parallel), threads_(std::max(1, threads)) {
+CpuBackend::CpuBackend(const WorldConfig& world, int threads)
+    : world_(world), threads_(std::max(1, threads)) {
   openblas_set_num_threads(threads_);
 }
 
@@ -187,13 +187,13 @@ void CpuBackend::Add(float* x, const float* y, int64_t n) {
 }
 
 absl::Status CpuBackend::AllReduceSum(float* x, int64_t n) {
-  if (parallel_.size == 1) return absl::OkStatus();
+  if (world_.size == 1) return absl::OkStatus();
   return MPI_STATUS(MPI_Allreduce(MPI_IN_PLACE, x, static_cast<int>(n),
                                   MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD));
 }
 
 absl::Status CpuBackend::AllGather(const float* in, int64_t n, float* out) {
-  if (parallel_.size == 1) {
+  if (world_.size == 1) {
     std::memmove(out, in, n * sizeof(float));
     return absl::OkStatus();
   }

@@ -2,7 +2,7 @@
 // collectives over MPI_COMM_WORLD.
 //
 //   ASSIGN_OR_RETURN(auto session, MpiSession::Start(&argc, &argv));
-//   auto backend = std::make_unique<CpuBackend>(session->parallel(), threads);
+//   auto backend = std::make_unique<CpuBackend>(session->world(), threads);
 //
 // Numerics (docs/engine.md): BF16 weights are widened to FP32 exactly; every
 // activation, accumulation and the KV cache is FP32. MatMul widens the whole
@@ -10,8 +10,8 @@
 // (RMSNorm's sum of squares, q.k, softmax's sum, p.v) run in FP32 in index
 // order. Deterministic: the same inputs and thread count give the same bits.
 //
-// REQUIRES: for parallel.size > 1, MPI initialized (MpiSession) with
-// parallel.rank/size those of MPI_COMM_WORLD. Memory is host memory; Allocate
+// REQUIRES: for world.size > 1, MPI initialized (MpiSession) with
+// world.rank/size those of MPI_COMM_WORLD. Memory is host memory; Allocate
 // returns zeroed, 64-byte aligned blocks. Not thread-safe.
 #ifndef DF11_LOADER_BACKEND_CPU_CPU_BACKEND_H_
 #define DF11_LOADER_BACKEND_CPU_CPU_BACKEND_H_
@@ -25,9 +25,9 @@ namespace df11 {
 class CpuBackend final : public Backend {
  public:
   // `threads` run OpenBLAS and the attention loop.
-  CpuBackend(const ParallelConfig& parallel, int threads);
+  CpuBackend(const WorldConfig& world, int threads);
 
-  const ParallelConfig& parallel() const override { return parallel_; }
+  const WorldConfig& world() const override { return world_; }
 
   absl::StatusOr<Buffer> Allocate(size_t bytes) override;
   void CopyFromHost(const void* host, size_t bytes, void* dst) override;
@@ -59,7 +59,7 @@ class CpuBackend final : public Backend {
   absl::Status AllGather(const float* in, int64_t n, float* out) override;
 
  private:
-  ParallelConfig parallel_;
+  WorldConfig world_;
   int threads_;
   std::vector<float> widened_;  // MatMul's FP32 copy of the weight
 };

@@ -28,9 +28,9 @@ absl::StatusOr<std::unique_ptr<MpiSession>> MpiSession::Start(int* argc,
   RETURN_IF_ERROR(
       MPI_STATUS(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN)));
   RETURN_IF_ERROR(
-      MPI_STATUS(MPI_Comm_rank(MPI_COMM_WORLD, &session->parallel_.rank)));
+      MPI_STATUS(MPI_Comm_rank(MPI_COMM_WORLD, &session->world_.rank)));
   RETURN_IF_ERROR(
-      MPI_STATUS(MPI_Comm_size(MPI_COMM_WORLD, &session->parallel_.size)));
+      MPI_STATUS(MPI_Comm_size(MPI_COMM_WORLD, &session->world_.size)));
   return session;
 }
 

@@ -4,7 +4,7 @@
 //   int main(int argc, char** argv) {
 //     auto session = MpiSession::Start(&argc, &argv);
 //     if (!session.ok()) ...
-//     ParallelConfig parallel = (*session)->parallel();  // {0, 1} without MPI
+//     WorldConfig world = (*session)->world();  // {0, 1} without MPI
 //   }  // MPI_Finalize here
 //
 // Launched by mpirun means Open MPI's OMPI_COMM_WORLD_SIZE (or PMI_SIZE /
@@ -17,7 +17,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "loader/engine/parallel_config.h"
+#include "loader/dist/world_config.h"
 
 namespace df11 {
 
@@ -36,12 +36,12 @@ class MpiSession {
 
   // True when MPI was initialized (launched by mpirun).
   bool active() const { return active_; }
-  const ParallelConfig& parallel() const { return parallel_; }
+  const WorldConfig& world() const { return world_; }
 
  private:
   MpiSession() = default;
   bool active_ = false;
-  ParallelConfig parallel_;
+  WorldConfig world_;
 };
 
 }  // namespace df11
