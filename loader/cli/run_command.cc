@@ -6,7 +6,6 @@
 //   --json    one JSON object: {"tokens": [generated ids]}
 //   --logits  with --json, adds "logits": the prompt's last-position logits
 #include <cstdio>
-#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,15 +16,14 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/backend/cpu/mpi_session.h"
 #include "loader/base/status_macros.h"
 #include "loader/cli/commands.h"
 #include "loader/cli/common_flags.h"
 #include "loader/engine/generate.h"
 #include "loader/engine/llama_engine.h"
-#include "loader/engine/weight_source.h"
-#include "loader/format/df11_manifest.h"
+#include "loader/engine/open_model.h"
 #include "loader/format/llama_config.h"
 #include "nlohmann/json.hpp"
 
@@ -38,6 +36,7 @@ ABSL_FLAG(int, top_k, 0, "run: sample from the k most likely (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass (1 = all)");
 ABSL_FLAG(uint64_t, sample_seed, 0, "run: sampling seed");
 ABSL_FLAG(bool, ignore_eos, false, "run: keep generating after an EOS id");
+ABSL_FLAG(std::string, backend, "cpu", "run: cpu or cuda");
 ABSL_FLAG(bool, json, false, "run: print one JSON object");
 ABSL_FLAG(bool, logits, false,
           "run: with --json, include the prompt's last-position logits");
@@ -68,6 +67,8 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
   if (dir.empty()) return absl::InvalidArgumentError("--model is required");
   ASSIGN_OR_RETURN(std::vector<int32_t> prompt,
                    ParseTokens(absl::GetFlag(FLAGS_tokens)));
+  ASSIGN_OR_RETURN(BackendKind kind,
+                   ParseBackendKind(absl::GetFlag(FLAGS_backend)));
   ASSIGN_OR_RETURN(LlamaConfig config, ReadLlamaConfig(dir + "/config.json"));
 
   GenerateOptions options;
@@ -77,9 +78,10 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
   options.sampling.top_k = absl::GetFlag(FLAGS_top_k);
   options.sampling.top_p = static_cast<float>(absl::GetFlag(FLAGS_top_p));
   options.sampling.seed = absl::GetFlag(FLAGS_sample_seed);
+  options.prompt_logits = absl::GetFlag(FLAGS_logits);
   if (!absl::GetFlag(FLAGS_ignore_eos)) options.eos_ids = config.eos_token_ids;
   const int64_t needed =
-      prompt.size() + std::max<int64_t>(0, options.max_new_tokens);
+      prompt.size() + std::max<int64_t>(1, options.max_new_tokens);
   if (needed > config.max_position_embeddings) {
     return absl::InvalidArgumentError(absl::StrCat(
         prompt.size(), " prompt tokens + --max_new ", options.max_new_tokens,
@@ -87,21 +89,14 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
         config.max_position_embeddings, " (max_position_embeddings)"));
   }
 
-  const int threads = std::max(1, Threads() / world.size);
-  std::unique_ptr<WeightSource> source;
-  if (std::filesystem::exists(std::filesystem::path(dir) / kManifestFileName)) {
-    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, world.rank, threads));
-  } else {
-    ASSIGN_OR_RETURN(source,
-                     OpenHfWeightSource(dir, config, world.size, world.rank));
-  }
+  BackendOptions backend;
+  backend.threads = std::max(1, Threads() / world.size);
   EngineOptions engine_options;
-  engine_options.max_context = std::max<int64_t>(1, needed);
+  engine_options.max_context = needed;
+  engine_options.kv_capacity_tokens = needed;
   ASSIGN_OR_RETURN(
       std::unique_ptr<LlamaEngine> engine,
-      LlamaEngine::Create(config, std::move(source),
-                          std::make_unique<CpuBackend>(world, threads),
-                          engine_options));
+      OpenLlama(dir, world, MakeBackendFactory(kind, backend), engine_options));
   ASSIGN_OR_RETURN(std::vector<Generation> out,
                    Generate(*engine, {prompt}, options));
   return RunResult{std::move(out[0]), engine->memory()};
@@ -126,12 +121,15 @@ int RunRun(const std::vector<std::string>& args) {
   const WorldConfig world = (*session)->world();
   absl::StatusOr<RunResult> result = RunModel(world);
   if (!result.ok()) {
-    std::fprintf(
-        stderr, "df11 run: %s%s\n",
-        world.size > 1 ? absl::StrCat("rank ", world.rank, ": ").c_str() : "",
-        result.status().ToString().c_str());
-    // The other ranks may be waiting in a collective: end them too.
-    (*session)->Abort(1);
+    // The ranks agree on errors (llama_engine.h), so rank 0 speaks for all;
+    // a rank that timed out waiting for the others ends the whole job.
+    const bool timed_out =
+        result.status().code() == absl::StatusCode::kDeadlineExceeded;
+    if (world.is_root() || timed_out) {
+      std::fprintf(stderr, "df11 run: %s\n",
+                   result.status().ToString().c_str());
+    }
+    if (timed_out) (*session)->Abort(1);
     return 1;
   }
   if (!world.is_root()) return 0;
@@ -146,12 +144,15 @@ int RunRun(const std::vector<std::string>& args) {
     std::printf("tokens: %s%s\n", absl::StrJoin(g.tokens, " ").c_str(),
                 g.stopped_on_eos ? " (eos)" : "");
     std::printf(
-        "rank 0 memory: weights %llu B stored, layer buffer %llu B, KV cache "
-        "%llu B, activations %llu B\n",
+        "rank 0 memory: weights %llu B stored (%llu B as BF16), decode "
+        "buffers %llu B, KV cache %llu B, activations %llu B, workspace %llu "
+        "B\n",
         static_cast<unsigned long long>(m.weights_stored),
-        static_cast<unsigned long long>(m.layer_buffer),
+        static_cast<unsigned long long>(m.weights_original),
+        static_cast<unsigned long long>(m.decode_buffers),
         static_cast<unsigned long long>(m.kv_cache),
-        static_cast<unsigned long long>(m.activations));
+        static_cast<unsigned long long>(m.activations),
+        static_cast<unsigned long long>(m.workspace));
   }
   return 0;
 }

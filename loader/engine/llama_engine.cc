@@ -1,176 +1,207 @@
 #include "loader/engine/llama_engine.h"
 
-#include <cmath>
+#include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "loader/base/status_macros.h"
+#include "loader/dist/agreement.h"
 #include "loader/engine/rope.h"
 
 namespace df11 {
 namespace {
 
-// Tensors in the layer buffer start at this alignment.
-constexpr uint64_t kAlign = 64;
+// Weight groups: the embedding, one per layer, then the head.
+constexpr int kEmbedGroup = 0;
+// Slots of a layer group (the order of LayerGroup below).
+enum LayerSlot {
+  kInputNormSlot,
+  kQkvSlot,
+  kOSlot,
+  kPostNormSlot,
+  kGateUpSlot,
+  kDownSlot
+};
+// Slots of the head group.
+enum HeadSlot { kFinalNormSlot, kLmHeadSlot };
 
-uint64_t AlignUp(uint64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+WeightGroup LayerGroup(int64_t layer) {
+  const auto name = [&](LayerTensor t) {
+    return LayerTensorName(layer, kLayerSuffixes[t]);
+  };
+  return {{{name(kInputNorm)},
+           {name(kQ), name(kK), name(kV)},
+           {name(kO)},
+           {name(kPostNorm)},
+           {name(kGate), name(kUp)},
+           {name(kDown)}}};
+}
 
-enum ScratchBuffer {
+enum Scratch {
   kX,         // [rows, hidden] the residual stream
-  kH,         // [rows, hidden] normed input of a block
-  kQBuf,      // [rows, q_heads * head_dim]
-  kKBuf,      // [rows, kv_heads * head_dim]
-  kVBuf,      // [rows, kv_heads * head_dim]
-  kAttn,      // [rows, q_heads * head_dim]
+  kH,         // [rows, hidden] a block's normed input
+  kQkv,       // [rows, qkv_width]
+  kAttn,      // [rows, q_width]
   kProj,      // [rows, hidden] o / down output before the residual add
-  kGateBuf,   // [rows, ffn]
-  kUpBuf,     // [rows, ffn]
-  kLogits,    // [rows, vocab / tp]
-  kGathered,  // [tp, rows, vocab / tp]
+  kGateUp,    // [rows, 2 ffn]
+  kAct,       // [rows, ffn]
+  kLogits,    // [logit rows, vocab_shard] FP32
+  kGathered,  // [tp, logit rows, vocab_shard] FP32
   kNumScratch,
 };
 
-std::vector<std::string> LayerNames(int64_t layer) {
-  std::vector<std::string> names;
-  for (const char* suffix : kLayerSuffixes) {
-    names.push_back(LayerTensorName(layer, suffix));
-  }
-  return names;
-}
-
 }  // namespace
 
-LlamaEngine::LlamaEngine(const LlamaConfig& config,
-                         std::unique_ptr<WeightSource> weights,
+LlamaEngine::LlamaEngine(const LlamaConfig& config, const LlamaShardDims& dims,
                          std::unique_ptr<Backend> backend,
-                         const LlamaShardDims& dims, int64_t max_context)
+                         const EngineOptions& options, int64_t kv_blocks)
     : config_(config),
-      weights_(std::move(weights)),
-      backend_(std::move(backend)),
       dims_(dims),
-      max_context_(max_context),
-      inv_freq_(RopeInvFreq(config)) {}
+      backend_(std::move(backend)),
+      options_(options),
+      kv_(kv_blocks, options.kv_block_tokens) {
+  model_.layers = config.num_hidden_layers;
+  model_.hidden = config.hidden_size;
+  model_.head_dim = config.head_dim;
+  model_.q_heads = dims.q_heads;
+  model_.q_head_offset = dims.q_head_offset;
+  model_.kv_heads = dims.kv_heads;
+  model_.kv_head_offset = dims.kv_head_offset;
+  model_.group = config.num_attention_heads / config.num_key_value_heads;
+  model_.ffn = dims.ffn;
+  model_.vocab_shard = dims.vocab;
+  model_.vocab_offset = dims.vocab_offset;
+  model_.vocab_size = config.vocab_size;
+  model_.rms_norm_eps = static_cast<float>(config.rms_norm_eps);
+  model_.rope_inv_freq = RopeInvFreq(config);
+}
 
 absl::StatusOr<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(
-    const LlamaConfig& config, std::unique_ptr<WeightSource> weights,
+    const LlamaConfig& config, const WeightSource& source,
     std::unique_ptr<Backend> backend, const EngineOptions& options) {
-  const int64_t max_context = options.max_context == 0
-                                  ? config.max_position_embeddings
-                                  : options.max_context;
-  if (max_context < 1 || options.max_sequences < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "engine options: max_context ", max_context, " and max_sequences ",
-        options.max_sequences, " must be positive"));
-  }
-  if (config.head_dim % 2 != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "config.json head_dim ", config.head_dim, " is odd; RoPE needs pairs"));
-  }
-  ASSIGN_OR_RETURN(LlamaShardDims dims,
-                   CheckLlamaWeights(config, *weights, backend->world()));
-  std::unique_ptr<LlamaEngine> engine(new LlamaEngine(
-      config, std::move(weights), std::move(backend), dims, max_context));
-  RETURN_IF_ERROR(engine->AllocateBuffers(options.max_sequences));
+  const WorldConfig world = backend->world();
+  std::unique_ptr<LlamaEngine> engine;
+  // Every rank reaches the agreement below, whatever fails before it.
+  const absl::Status local = [&]() -> absl::Status {
+    EngineOptions o = options;
+    if (o.max_context == 0) o.max_context = config.max_position_embeddings;
+    if (o.kv_capacity_tokens == 0) o.kv_capacity_tokens = o.max_context;
+    o.max_logit_rows = std::min(o.max_logit_rows, o.max_batch_tokens);
+    if (o.max_context < 1 || o.kv_block_tokens < 1 ||
+        o.kv_capacity_tokens < 1 || o.max_batch_tokens < 1 ||
+        o.max_batch_sequences < 1 || o.max_logit_rows < 1) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "engine options must be positive: max_context ", o.max_context,
+          ", kv_block_tokens ", o.kv_block_tokens, ", kv_capacity_tokens ",
+          o.kv_capacity_tokens, ", max_batch_tokens ", o.max_batch_tokens,
+          ", max_batch_sequences ", o.max_batch_sequences, ", max_logit_rows ",
+          o.max_logit_rows));
+    }
+    if (config.head_dim % 2 != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config.json head_dim ", config.head_dim,
+                       " is odd; RoPE needs pairs"));
+    }
+    ASSIGN_OR_RETURN(LlamaShardDims dims,
+                     CheckLlamaWeights(config, source, world));
+    const int64_t blocks =
+        (o.kv_capacity_tokens + o.kv_block_tokens - 1) / o.kv_block_tokens;
+    engine.reset(new LlamaEngine(config, dims, std::move(backend), o, blocks));
+    return engine->Load(source);
+  }();
+  RETURN_IF_ERROR(AgreeOk(world, local, options.agree_timeout));
   return engine;
 }
 
-absl::Status LlamaEngine::AllocateBuffers(int64_t max_sequences) {
-  uint64_t largest = 0;
-  const auto group_bytes =
-      [&](const std::vector<std::string>& names) -> absl::Status {
-    uint64_t bytes = 0;
-    for (const std::string& name : names) {
-      ASSIGN_OR_RETURN(WeightInfo info, weights_->Find(name));
-      bytes += AlignUp(info.shard_bytes());
-    }
-    largest = std::max(largest, bytes);
-    return absl::OkStatus();
-  };
-  RETURN_IF_ERROR(group_bytes({kEmbedName}));
-  RETURN_IF_ERROR(group_bytes(LayerNames(0)));
-  RETURN_IF_ERROR(group_bytes({kFinalNormName, dims_.lm_head}));
-  ASSIGN_OR_RETURN(layer_buffer_, backend_->Allocate(largest));
+absl::Status LlamaEngine::Load(const WeightSource& source) {
+  BackendLimits limits;
+  limits.max_batch_tokens = options_.max_batch_tokens;
+  limits.max_batch_sequences = options_.max_batch_sequences;
+  limits.max_logit_rows = options_.max_logit_rows;
+  limits.max_context = options_.max_context;
+  limits.kv_blocks = kv_.usage().blocks;
+  limits.kv_block_tokens = options_.kv_block_tokens;
+  RETURN_IF_ERROR(backend_->Prepare(model_, limits));
 
-  const uint64_t kv_floats = 2ull * config_.num_hidden_layers * max_sequences *
-                             max_context_ * dims_.kv_heads * config_.head_dim;
-  ASSIGN_OR_RETURN(kv_cache_, backend_->Allocate(kv_floats * sizeof(float)));
-  lengths_.assign(max_sequences, 0);
-  live_.assign(max_sequences, false);
-  return absl::OkStatus();
-}
-
-absl::Status LlamaEngine::EnsureScratch(int64_t rows) {
-  if (rows <= scratch_rows_) return absl::OkStatus();
-  const int64_t h = config_.hidden_size;
-  const int64_t q = dims_.q_heads * config_.head_dim;
-  const int64_t kv = dims_.kv_heads * config_.head_dim;
-  const int64_t widths[kNumScratch] = {h,
-                                       h,
-                                       q,
-                                       kv,
-                                       kv,
-                                       q,
-                                       h,
-                                       dims_.ffn,
-                                       dims_.ffn,
-                                       dims_.vocab,
-                                       dims_.vocab * world().size};
-  std::vector<Buffer> scratch(kNumScratch);
+  const int64_t rows = options_.max_batch_tokens;
+  const int64_t logit_rows = options_.max_logit_rows;
+  const size_t a = DtypeSize(backend_->activation_dtype());
+  const int64_t h = model_.hidden;
+  const uint64_t bytes[kNumScratch] = {
+      rows * h * a,
+      rows * h * a,
+      rows * model_.qkv_width() * a,
+      rows * model_.q_width() * a,
+      rows * h * a,
+      rows * 2 * model_.ffn * a,
+      rows * model_.ffn * a,
+      logit_rows * model_.vocab_shard * sizeof(float),
+      world().size * logit_rows * model_.vocab_shard * sizeof(float)};
+  scratch_.resize(kNumScratch);
   for (int i = 0; i < kNumScratch; ++i) {
-    ASSIGN_OR_RETURN(scratch[i],
-                     backend_->Allocate(rows * widths[i] * sizeof(float)));
+    ASSIGN_OR_RETURN(scratch_[i], backend_->Allocate(bytes[i]));
   }
-  scratch_ = std::move(scratch);
-  scratch_rows_ = rows;
+
+  std::vector<WeightGroup> groups;
+  groups.push_back({{{kEmbedName}}});
+  for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
+    groups.push_back(LayerGroup(layer));
+  }
+  groups.push_back({{{kFinalNormName}, {dims_.lm_head}}});
+  ASSIGN_OR_RETURN(weights_, backend_->LoadWeights(source, groups));
   return absl::OkStatus();
 }
 
 EngineMemory LlamaEngine::memory() const {
   EngineMemory m;
-  m.weights_stored = weights_->StoredBytes();
-  m.layer_buffer = layer_buffer_.bytes();
-  m.kv_cache = kv_cache_.bytes();
-  for (const Buffer& b : scratch_) m.activations += b.bytes();
+  const WeightStoreMemory w = weights_->memory();
+  m.weights_stored = w.resident;
+  m.weights_original = w.original;
+  m.decode_buffers = w.buffers;
+  const BackendMemory b = backend_->memory();
+  m.kv_cache = b.kv_cache;
+  m.workspace = b.workspace;
+  for (const Buffer& s : scratch_) m.activations += s.bytes();
   return m;
 }
 
-absl::StatusOr<int> LlamaEngine::NewSequence() {
-  for (size_t slot = 0; slot < live_.size(); ++slot) {
-    if (live_[slot]) continue;
-    live_[slot] = true;
-    lengths_[slot] = 0;
-    return static_cast<int>(slot);
+absl::Status LlamaEngine::AddSequence(SequenceId id, int64_t max_tokens) {
+  if (max_tokens > options_.max_context) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "sequence ", id, ": ", max_tokens,
+        " tokens would be longer than the context of ", options_.max_context));
   }
-  return absl::ResourceExhaustedError(absl::StrCat(
-      "all ", live_.size(), " sequence slots of the KV cache are in use"));
+  return kv_.Add(id, max_tokens);
 }
 
-void LlamaEngine::FreeSequence(int sequence) {
-  if (sequence < 0 || sequence >= static_cast<int>(live_.size())) return;
-  live_[sequence] = false;
-  lengths_[sequence] = 0;
-}
+void LlamaEngine::RemoveSequence(SequenceId id) { kv_.Remove(id); }
 
-absl::Status LlamaEngine::Validate(const std::vector<StepInput>& batch) const {
-  if (batch.empty()) return absl::InvalidArgumentError("empty batch");
-  std::vector<bool> seen(live_.size(), false);
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const StepInput& item = batch[i];
+absl::Status LlamaEngine::Validate(const StepPlan& plan) const {
+  if (plan.items.empty()) return absl::InvalidArgumentError("empty batch");
+  if (static_cast<int64_t>(plan.items.size()) > options_.max_batch_sequences) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a step of ", plan.items.size(),
+                     " sequences is more than max_batch_sequences ",
+                     options_.max_batch_sequences));
+  }
+  std::set<SequenceId> seen;
+  int64_t rows = 0;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const SequenceStep& item = plan.items[i];
     const std::string where =
-        absl::StrCat("batch item ", i, " (sequence ", item.sequence, ")");
-    if (item.sequence < 0 || item.sequence >= static_cast<int>(live_.size()) ||
-        !live_[item.sequence]) {
+        absl::StrCat("batch item ", i, " (sequence ", item.id, ")");
+    if (!kv_.Contains(item.id)) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": not a live sequence"));
     }
-    if (seen[item.sequence]) {
+    if (!seen.insert(item.id).second) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, ": the sequence is in the batch twice"));
     }
-    seen[item.sequence] = true;
     if (item.tokens.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": no tokens"));
     }
@@ -181,147 +212,202 @@ absl::Status LlamaEngine::Validate(const std::vector<StepInput>& batch) const {
                          " is out of range [0, ", config_.vocab_size, ")"));
       }
     }
-    const int64_t length = lengths_[item.sequence] + item.tokens.size();
-    if (length > max_context_) {
+    const int64_t length = kv_.Length(item.id) + item.tokens.size();
+    const int64_t max_tokens = kv_.MaxTokens(item.id);
+    if (length > max_tokens) {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": would hold ", length,
-                       " tokens, longer than the context of ", max_context_));
+          max_tokens == options_.max_context
+              ? absl::StrCat(where, ": would hold ", length,
+                             " tokens, longer than the context of ", max_tokens)
+              : absl::StrCat(where, ": would hold ", length,
+                             " tokens, more than the ", max_tokens,
+                             " it was admitted with"));
     }
+    if (item.sample.sample) {
+      const absl::Status s = ValidateSampleRequest(item.sample);
+      if (!s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", s.message()));
+      }
+    }
+    rows += item.tokens.size();
+  }
+  if (rows > options_.max_batch_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a step of ", rows, " tokens is more than max_batch_tokens ",
+        options_.max_batch_tokens));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<const uint16_t*>> LlamaEngine::DecodeGroup(
-    const std::vector<std::string>& names) {
-  std::vector<const uint16_t*> out;
-  uint64_t offset = 0;
-  for (const std::string& name : names) {
-    ASSIGN_OR_RETURN(WeightInfo info, weights_->Find(name));
-    uint8_t* dst = layer_buffer_.as<uint8_t>() + offset;
-    RETURN_IF_ERROR(weights_->Read(
-        name, absl::MakeSpan(dst, static_cast<size_t>(info.shard_bytes()))));
-    out.push_back(reinterpret_cast<const uint16_t*>(dst));
-    offset += AlignUp(info.shard_bytes());
+StepBatch LlamaEngine::BuildBatch(const StepPlan& plan) const {
+  StepBatch batch;
+  batch.qo_indptr.push_back(0);
+  batch.kv_indptr.push_back(0);
+  for (const SequenceStep& item : plan.items) {
+    const int64_t past = kv_.Length(item.id);
+    const int64_t n = item.tokens.size();
+    const int64_t first_row = batch.rows();
+    for (int64_t i = 0; i < n; ++i) {
+      batch.tokens.push_back(item.tokens[i]);
+      batch.positions.push_back(static_cast<int32_t>(past + i));
+      batch.kv_slots.push_back(kv_.Slot(item.id, past + i));
+      const bool last = i == n - 1;
+      if (item.logits == LogitsWanted::kAll ||
+          (last &&
+           (item.logits == LogitsWanted::kLast || item.sample.sample))) {
+        batch.logit_rows.push_back(static_cast<int32_t>(first_row + i));
+        SampleRequest request;
+        if (last) {
+          request = item.sample;
+          request.position = past + n;
+        }
+        batch.sampling.push_back(request);
+      }
+    }
+    batch.qo_indptr.push_back(static_cast<int32_t>(batch.rows()));
+    const int64_t length = past + n;
+    const int64_t pages =
+        (length + options_.kv_block_tokens - 1) / options_.kv_block_tokens;
+    const std::vector<int32_t>& blocks = kv_.Blocks(item.id);
+    batch.kv_indices.insert(batch.kv_indices.end(), blocks.begin(),
+                            blocks.begin() + pages);
+    batch.kv_indptr.push_back(static_cast<int32_t>(batch.kv_indices.size()));
+    batch.kv_last_page_len.push_back(
+        static_cast<int32_t>(length - (pages - 1) * options_.kv_block_tokens));
   }
-  return out;
+  return batch;
+}
+
+absl::StatusOr<std::vector<SequenceResult>> LlamaEngine::Step(
+    const StepPlan& plan) {
+  RETURN_IF_ERROR(Validate(plan));
+  for (const SequenceStep& item : plan.items) {
+    kv_.Grow(item.id, kv_.Length(item.id) + item.tokens.size());
+  }
+  const StepBatch batch = BuildBatch(plan);
+  bool host_logits = false;
+  for (const SequenceStep& item : plan.items) {
+    host_logits |= item.logits != LogitsWanted::kNone;
+  }
+  std::vector<float> logits;
+  absl::Status copy_status;
+  const StepShape shape = backend_->BeginStep(batch);
+  backend_->Run(shape, /*capturable=*/!host_logits, [&] {
+    IssueStep(shape, host_logits ? &logits : nullptr, &copy_status);
+  });
+  std::vector<SampledToken> sampled;
+  absl::Status local = backend_->EndStep(&sampled);
+  if (local.ok()) local = copy_status;
+  RETURN_IF_ERROR(AgreeOk(world(), local, options_.agree_timeout));
+
+  // Results, item by item, from the logit rows in batch order.
+  std::vector<SequenceResult> results(plan.items.size());
+  const int64_t vocab = config_.vocab_size;
+  size_t row = 0;
+  for (size_t i = 0; i < plan.items.size(); ++i) {
+    const SequenceStep& item = plan.items[i];
+    const int64_t n = item.tokens.size();
+    size_t rows = 0;
+    if (item.logits == LogitsWanted::kAll) {
+      rows = n;
+    } else if (item.logits == LogitsWanted::kLast || item.sample.sample) {
+      rows = 1;
+    }
+    if (item.logits != LogitsWanted::kNone) {
+      results[i].logits.assign(logits.begin() + row * vocab,
+                               logits.begin() + (row + rows) * vocab);
+    }
+    if (item.sample.sample) results[i].sampled = sampled[row + rows - 1];
+    row += rows;
+    kv_.SetLength(item.id, kv_.Length(item.id) + n);
+  }
+  return results;
+}
+
+void LlamaEngine::IssueStep(const StepShape& shape, std::vector<float>* logits,
+                            absl::Status* status) {
+  Backend& b = *backend_;
+  WeightStore& store = *weights_;
+  const int tp = world().size;
+  const int64_t rows = shape.rows;
+  const int64_t h = model_.hidden;
+  const int64_t ffn = model_.ffn;
+  const auto buf = [&](Scratch i) { return scratch_[i].data(); };
+  const int head_group = static_cast<int>(config_.num_hidden_layers) + 1;
+
+  store.Prefetch(kEmbedGroup);
+  {
+    absl::Span<const uint16_t* const> w = store.Acquire(kEmbedGroup);
+    store.Prefetch(kEmbedGroup + 1);
+    b.Embed(w[0], rows, buf(kX));
+    if (tp > 1) b.AllReduceSum(buf(kX), rows * h);
+  }
+  for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
+    const int group = static_cast<int>(layer) + 1;
+    absl::Span<const uint16_t* const> w = store.Acquire(group);
+    store.Prefetch(group + 1);
+    b.RmsNorm(buf(kX), w[kInputNormSlot], rows, h, buf(kH));
+    b.MatMul(buf(kH), w[kQkvSlot], rows, h, model_.qkv_width(), buf(kQkv));
+    b.Rope(buf(kQkv), rows);
+    b.StoreKv(buf(kQkv), layer, rows);
+    b.Attention(buf(kQkv), layer, rows, buf(kAttn));
+    b.MatMul(buf(kAttn), w[kOSlot], rows, model_.q_width(), h, buf(kProj));
+    if (tp > 1) b.AllReduceSum(buf(kProj), rows * h);
+    b.Add(buf(kX), buf(kProj), rows * h);
+
+    b.RmsNorm(buf(kX), w[kPostNormSlot], rows, h, buf(kH));
+    b.MatMul(buf(kH), w[kGateUpSlot], rows, h, 2 * ffn, buf(kGateUp));
+    b.SiluMul(buf(kGateUp), rows, ffn, buf(kAct));
+    b.MatMul(buf(kAct), w[kDownSlot], rows, ffn, h, buf(kProj));
+    if (tp > 1) b.AllReduceSum(buf(kProj), rows * h);
+    b.Add(buf(kX), buf(kProj), rows * h);
+  }
+
+  absl::Span<const uint16_t* const> w = store.Acquire(head_group);
+  const int64_t shard = model_.vocab_shard;
+  const int64_t vocab = model_.vocab_size;
+  float* shard_logits = static_cast<float*>(buf(kLogits));
+  float* gathered = tp > 1 ? static_cast<float*>(buf(kGathered)) : shard_logits;
+  if (logits != nullptr) logits->resize(shape.logit_rows * vocab);
+  std::vector<float> host;
+  for (int64_t first = 0; first < shape.logit_rows;
+       first += options_.max_logit_rows) {
+    const int64_t n =
+        std::min<int64_t>(options_.max_logit_rows, shape.logit_rows - first);
+    b.GatherLogitRows(buf(kX), first, n, h, buf(kH));
+    b.RmsNorm(buf(kH), w[kFinalNormSlot], n, h, buf(kH));
+    b.MatMulToFloat(buf(kH), w[kLmHeadSlot], n, h, shard, shard_logits);
+    if (tp > 1) b.AllGather(shard_logits, n * shard, gathered);
+    b.Sample(gathered, first, n);
+    if (logits == nullptr || !status->ok()) continue;
+    // [rank, row, shard] -> [row, vocab], dropping the padding ids.
+    host.resize(tp * n * shard);
+    *status = b.CopyToHost(gathered, host.size() * sizeof(float), host.data());
+    for (int r = 0; r < tp; ++r) {
+      const int64_t begin = r * shard;
+      const int64_t count = std::min(shard, vocab - begin);
+      for (int64_t i = 0; i < n && count > 0; ++i) {
+        std::memcpy(logits->data() + (first + i) * vocab + begin,
+                    host.data() + (r * n + i) * shard, count * sizeof(float));
+      }
+    }
+  }
 }
 
 absl::StatusOr<std::vector<std::vector<float>>> LlamaEngine::Forward(
     const std::vector<StepInput>& batch) {
-  RETURN_IF_ERROR(Validate(batch));
-  Backend& b = *backend_;
-  const int tp = world().size;
-  const int64_t h = config_.hidden_size;
-  const int64_t hd = config_.head_dim;
-  const int64_t q_width = dims_.q_heads * hd;
-  const int64_t kv_width = dims_.kv_heads * hd;
-  const float eps = static_cast<float>(config_.rms_norm_eps);
-
-  // The batch as rows: every new token of every item, items in order.
-  std::vector<int32_t> tokens, positions;
-  std::vector<AttentionSpan> spans;
-  std::vector<int64_t> logit_rows;
-  for (const StepInput& item : batch) {
-    const int64_t row = tokens.size();
-    const int64_t past = lengths_[item.sequence];
-    const int64_t n = item.tokens.size();
-    spans.push_back({row, n, item.sequence, past});
-    for (int64_t i = 0; i < n; ++i) {
-      tokens.push_back(item.tokens[i]);
-      positions.push_back(static_cast<int32_t>(past + i));
-      if (item.all_logits || i == n - 1) logit_rows.push_back(row + i);
-    }
+  StepPlan plan;
+  for (const StepInput& input : batch) {
+    SequenceStep item;
+    item.id = input.id;
+    item.tokens = input.tokens;
+    item.logits = input.all_logits ? LogitsWanted::kAll : LogitsWanted::kLast;
+    plan.items.push_back(std::move(item));
   }
-  const int64_t rows = tokens.size();
-  RETURN_IF_ERROR(EnsureScratch(rows));
-  auto buf = [&](ScratchBuffer i) { return scratch_[i].as<float>(); };
-  float* x = buf(kX);
-
-  {
-    ASSIGN_OR_RETURN(auto w, DecodeGroup({kEmbedName}));
-    b.Embed(tokens.data(), rows, w[0], dims_.vocab_offset, dims_.vocab, h, x);
-    if (tp > 1) RETURN_IF_ERROR(b.AllReduceSum(x, rows * h));
-  }
-
-  const uint64_t kv_layer_floats =
-      static_cast<uint64_t>(live_.size()) * max_context_ * kv_width;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const int64_t group =
-      config_.num_attention_heads / config_.num_key_value_heads;
-  for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
-    absl::StatusOr<std::vector<const uint16_t*>> decoded =
-        DecodeGroup(LayerNames(layer));
-    if (!decoded.ok()) {
-      return absl::Status(
-          decoded.status().code(),
-          absl::StrCat("layer ", layer, ": ", decoded.status().message()));
-    }
-    const std::vector<const uint16_t*>& w = *decoded;
-    const KvLayer cache{
-        kv_cache_.as<float>() + (2 * layer) * kv_layer_floats,
-        kv_cache_.as<float>() + (2 * layer + 1) * kv_layer_floats, max_context_,
-        dims_.kv_heads, hd};
-
-    b.RmsNorm(x, w[kInputNorm], rows, h, eps, buf(kH));
-    b.MatMul(buf(kH), w[kQ], rows, h, q_width, buf(kQBuf));
-    b.MatMul(buf(kH), w[kK], rows, h, kv_width, buf(kKBuf));
-    b.MatMul(buf(kH), w[kV], rows, h, kv_width, buf(kVBuf));
-    b.Rope(buf(kQBuf), rows, dims_.q_heads, hd, positions.data(),
-           inv_freq_.data());
-    b.Rope(buf(kKBuf), rows, dims_.kv_heads, hd, positions.data(),
-           inv_freq_.data());
-    b.StoreKv(buf(kKBuf), buf(kVBuf), spans, cache);
-    b.Attention(buf(kQBuf), spans, cache, dims_.q_heads, dims_.q_head_offset,
-                group, dims_.kv_head_offset, scale, buf(kAttn));
-    b.MatMul(buf(kAttn), w[kO], rows, q_width, h, buf(kProj));
-    if (tp > 1) RETURN_IF_ERROR(b.AllReduceSum(buf(kProj), rows * h));
-    b.Add(x, buf(kProj), rows * h);
-
-    b.RmsNorm(x, w[kPostNorm], rows, h, eps, buf(kH));
-    b.MatMul(buf(kH), w[kGate], rows, h, dims_.ffn, buf(kGateBuf));
-    b.MatMul(buf(kH), w[kUp], rows, h, dims_.ffn, buf(kUpBuf));
-    b.SiluMul(buf(kGateBuf), buf(kUpBuf), rows * dims_.ffn, buf(kGateBuf));
-    b.MatMul(buf(kGateBuf), w[kDown], rows, dims_.ffn, h, buf(kProj));
-    if (tp > 1) RETURN_IF_ERROR(b.AllReduceSum(buf(kProj), rows * h));
-    b.Add(x, buf(kProj), rows * h);
-  }
-
-  const int64_t out_rows = logit_rows.size();
-  const int64_t vocab = config_.vocab_size;
-  std::vector<float> host(out_rows * vocab);
-  {
-    ASSIGN_OR_RETURN(auto w, DecodeGroup({kFinalNormName, dims_.lm_head}));
-    b.GatherRows(x, logit_rows, h, buf(kH));
-    b.RmsNorm(buf(kH), w[0], out_rows, h, eps, buf(kH));
-    b.MatMul(buf(kH), w[1], out_rows, h, dims_.vocab, buf(kLogits));
-    if (tp == 1) {
-      b.CopyToHost(buf(kLogits), host.size() * sizeof(float), host.data());
-    } else {
-      const int64_t shard = out_rows * dims_.vocab;
-      RETURN_IF_ERROR(b.AllGather(buf(kLogits), shard, buf(kGathered)));
-      std::vector<float> gathered(tp * shard);
-      b.CopyToHost(buf(kGathered), gathered.size() * sizeof(float),
-                   gathered.data());
-      // [rank, row, vocab shard] -> [row, vocab]
-      for (int r = 0; r < tp; ++r) {
-        for (int64_t row = 0; row < out_rows; ++row) {
-          std::memcpy(&host[row * vocab + r * dims_.vocab],
-                      &gathered[(r * out_rows + row) * dims_.vocab],
-                      dims_.vocab * sizeof(float));
-        }
-      }
-    }
-  }
-
+  ASSIGN_OR_RETURN(std::vector<SequenceResult> results, Step(plan));
   std::vector<std::vector<float>> logits;
-  int64_t next_row = 0;
-  for (const StepInput& item : batch) {
-    const int64_t n = item.all_logits ? item.tokens.size() : 1;
-    logits.emplace_back(host.begin() + next_row * vocab,
-                        host.begin() + (next_row + n) * vocab);
-    next_row += n;
-    lengths_[item.sequence] += item.tokens.size();
-  }
+  for (SequenceResult& r : results) logits.push_back(std::move(r.logits));
   return logits;
 }
 

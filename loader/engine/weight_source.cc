@@ -1,92 +1,83 @@
 #include "loader/engine/weight_source.h"
 
+#include <algorithm>
+#include <cstring>
 #include <map>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "loader/base/status_macros.h"
+#include "loader/codec/decoder.h"
 #include "loader/format/df11_model.h"
 #include "loader/format/hf_checkpoint.h"
 
 namespace df11 {
 namespace {
 
-uint64_t Product(const std::vector<uint64_t>& shape) {
-  uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
-
-absl::Status SizeMismatch(absl::string_view name, size_t got, uint64_t want) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      name, ": output holds ", got, " bytes, the shard has ", want));
+absl::Status NoSuchTensor(const std::string& path, absl::string_view name) {
+  return absl::NotFoundError(absl::StrCat(path, ": no tensor ", name));
 }
 
 class Df11WeightSource : public WeightSource {
  public:
-  Df11WeightSource(std::unique_ptr<Df11Model> model, int rank, int threads)
-      : model_(std::move(model)), rank_(rank), threads_(threads) {
+  Df11WeightSource(std::unique_ptr<Df11Model> model, int rank)
+      : WeightSource(model->dir(), model->manifest().tp, rank),
+        model_(std::move(model)) {
     const auto& tensors = model_->manifest().tensors;
-    for (size_t t = 0; t < tensors.size(); ++t) {
-      index_[tensors[t].name] = t;
-      stored_bytes_ += model_->StoredBytes(t, rank_);
-    }
+    for (size_t t = 0; t < tensors.size(); ++t) index_[tensors[t].name] = t;
   }
 
-  int tp() const override { return model_->manifest().tp; }
-  int rank() const override { return rank_; }
-  const std::string& path() const override { return model_->dir(); }
-  uint64_t StoredBytes() const override { return stored_bytes_; }
-
   absl::StatusOr<WeightInfo> Find(absl::string_view name) const override {
-    auto it = index_.find(std::string(name));
-    if (it == index_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat(model_->dir(), ": no tensor ", name));
-    }
-    const ManifestTensor& t = model_->manifest().tensors[it->second];
+    ASSIGN_OR_RETURN(size_t t, Index(name));
+    const ManifestTensor& tensor = model_->manifest().tensors[t];
     WeightInfo info;
-    info.dtype = t.dtype;
-    info.shape = t.shape;
-    info.split = t.split;
-    info.shard_shape = t.shards[rank_].shape;
+    info.dtype = tensor.dtype;
+    info.shape = tensor.shape;
+    info.split = tensor.split;
+    info.shard_shape = tensor.shards[rank()].shape;
     return info;
   }
 
-  absl::Status Read(absl::string_view name,
-                    absl::Span<uint8_t> out) const override {
-    auto it = index_.find(std::string(name));
-    if (it == index_.end()) {
-      return absl::NotFoundError(
-          absl::StrCat(model_->dir(), ": no tensor ", name));
+  absl::StatusOr<StoredTensor> Payload(absl::string_view name) const override {
+    ASSIGN_OR_RETURN(size_t t, Index(name));
+    RETURN_IF_ERROR(model_->CheckPayload(t, rank()));
+    StoredTensor stored;
+    stored.name = std::string(name);
+    ASSIGN_OR_RETURN(stored.info, Find(name));
+    stored.df11 = model_->manifest().tensors[t].encoding == Encoding::kDf11;
+    if (stored.df11) {
+      stored.encoded = model_->Df11View(t, rank());
+    } else {
+      stored.raw_view = model_->RawBytes(t, rank());
     }
-    const uint64_t want = model_->ShardBytes(it->second);
-    if (out.size() != want) return SizeMismatch(name, out.size(), want);
-    return model_->ReadShard(it->second, rank_, out, threads_);
+    return stored;
+  }
+
+  std::vector<std::string> Names() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, t] : index_) names.push_back(name);
+    return names;
   }
 
  private:
+  absl::StatusOr<size_t> Index(absl::string_view name) const {
+    auto it = index_.find(std::string(name));
+    if (it == index_.end()) return NoSuchTensor(path(), name);
+    return it->second;
+  }
+
   std::unique_ptr<Df11Model> model_;
-  int rank_;
-  int threads_;
   std::map<std::string, size_t> index_;
-  uint64_t stored_bytes_ = 0;
 };
 
 class HfWeightSource : public WeightSource {
  public:
   HfWeightSource(std::unique_ptr<HfCheckpoint> ckpt, AttentionHeads heads,
                  int tp, int rank)
-      : ckpt_(std::move(ckpt)), heads_(heads), tp_(tp), rank_(rank) {
-    for (const HfTensor& t : ckpt_->tensors())
-      stored_bytes_ += t.info.num_bytes();
-  }
-
-  int tp() const override { return tp_; }
-  int rank() const override { return rank_; }
-  const std::string& path() const override { return ckpt_->dir(); }
-  uint64_t StoredBytes() const override { return stored_bytes_; }
+      : WeightSource(ckpt->dir(), tp, rank),
+        ckpt_(std::move(ckpt)),
+        heads_(heads) {}
 
   absl::StatusOr<WeightInfo> Find(absl::string_view name) const override {
     ASSIGN_OR_RETURN(const HfTensor* t, Lookup(name));
@@ -99,51 +90,90 @@ class HfWeightSource : public WeightSource {
     return info;
   }
 
-  absl::Status Read(absl::string_view name,
-                    absl::Span<uint8_t> out) const override {
+  absl::StatusOr<StoredTensor> Payload(absl::string_view name) const override {
     ASSIGN_OR_RETURN(const HfTensor* t, Lookup(name));
     ASSIGN_OR_RETURN(SplitPlan plan, Plan(*t));
-    if (out.size() != plan.shard_bytes()) {
-      return SizeMismatch(name, out.size(), plan.shard_bytes());
+    StoredTensor stored;
+    stored.name = std::string(name);
+    ASSIGN_OR_RETURN(stored.info, Find(name));
+    const absl::Span<const uint8_t> whole = ckpt_->Data(*t);
+    const uint64_t begin = rank() * plan.shard_bytes();
+    if (plan.kind == SplitKind::kReplicated) {
+      stored.raw_view = whole;
+    } else if (plan.contiguous() &&
+               begin + plan.shard_bytes() <= whole.size()) {
+      // A shard that is one byte range of the tensor needs no copy.
+      stored.raw_view = whole.subspan(begin, plan.shard_bytes());
+    } else {
+      stored.gathered.resize(plan.shard_bytes());
+      ExtractShard(plan, whole, rank(), absl::MakeSpan(stored.gathered));
     }
-    ExtractShard(plan, ckpt_->Data(*t), rank_, out);
-    return absl::OkStatus();
+    return stored;
+  }
+
+  std::vector<std::string> Names() const override {
+    std::vector<std::string> names;
+    for (const HfTensor& t : ckpt_->tensors()) names.push_back(t.info.name);
+    return names;
   }
 
  private:
   absl::StatusOr<const HfTensor*> Lookup(absl::string_view name) const {
     const HfTensor* t = ckpt_->Find(name);
-    if (t == nullptr) {
-      return absl::NotFoundError(
-          absl::StrCat(ckpt_->dir(), ": no tensor ", name));
-    }
+    if (t == nullptr) return NoSuchTensor(path(), name);
     return t;
   }
 
   absl::StatusOr<SplitPlan> Plan(const HfTensor& t) const {
     return PlanLlamaSplit(t.info.name, DtypeSize(t.info.dtype), t.info.shape,
-                          heads_, tp_);
+                          heads_, tp());
   }
 
   std::unique_ptr<HfCheckpoint> ckpt_;
   AttentionHeads heads_;
-  int tp_;
-  int rank_;
-  uint64_t stored_bytes_ = 0;
 };
 
 }  // namespace
 
 uint64_t WeightInfo::shard_bytes() const {
-  return Product(shard_shape) * DtypeSize(dtype);
+  return shard_elements() * DtypeSize(dtype);
+}
+
+uint64_t StoredTensor::stored_bytes() const {
+  if (!df11) return raw().size();
+  return encoded.exponent_stream.size() + encoded.sign_mantissa.size() +
+         encoded.chunk_gaps.size() +
+         encoded.block_starts.size() * sizeof(uint32_t);
+}
+
+absl::Status DecodeStored(const StoredTensor& stored, absl::Span<uint16_t> out,
+                          int threads) {
+  if (stored.info.dtype != Dtype::kBF16 ||
+      out.size() != stored.info.shard_elements()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        stored.name, ": cannot decode a ", DtypeName(stored.info.dtype),
+        " shard of ", stored.info.shard_elements(), " elements into ",
+        out.size(), " BF16 values"));
+  }
+  if (stored.df11) {
+    const absl::Status status = DecodeBf16(stored.encoded, out, threads);
+    if (!status.ok()) {
+      return absl::Status(status.code(),
+                          absl::StrCat(stored.name, ": ", status.message()));
+    }
+    return absl::OkStatus();
+  }
+  const absl::Span<const uint8_t> raw = stored.raw();
+  std::memcpy(out.data(), raw.data(), raw.size());
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenDf11WeightSource(
-    const std::string& dir, int rank, int threads) {
+    const std::string& dir, int rank) {
   ASSIGN_OR_RETURN(std::unique_ptr<Df11Model> model,
                    Df11Model::Open(dir, rank));
   return std::unique_ptr<WeightSource>(
-      new Df11WeightSource(std::move(model), rank, threads));
+      new Df11WeightSource(std::move(model), rank));
 }
 
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenHfWeightSource(

@@ -1,30 +1,36 @@
-// Where the engine's weights come from: one rank's BF16 shard of each tensor,
-// produced on demand. Two sources exist and must give the same bytes:
+// Where the engine's weights come from: one rank's shard of each tensor, in
+// its stored form. Two sources exist and must give the same BF16 bytes:
 //
-//   - a DF11 model directory (loader/format/df11_model.h): the weights stay
-//     compressed in the mmapped rank file and each read decodes one tensor,
-//     checking its checksums;
-//   - a BF16 Hugging Face checkpoint (loader/format/hf_checkpoint.h), split on
-//     the fly with the same rules `df11 compress` uses. This is "the original
-//     BF16 model" that DF11 output is compared against bit for bit.
+//   - a DF11 model directory (loader/format/df11_model.h): the rank file is
+//     mapped and each shard is a DF11 payload (or raw bytes for tensors
+//     stored raw);
+//   - a BF16 Hugging Face checkpoint (loader/format/hf_checkpoint.h), split
+//     on the fly with the same rules `df11 compress` uses. This is "the
+//     original BF16 model" that DF11 output is compared against bit for bit.
 //
 //   ASSIGN_OR_RETURN(auto source, OpenDf11WeightSource(dir, rank));
 //   ASSIGN_OR_RETURN(WeightInfo info, source->Find("model.norm.weight"));
-//   std::vector<uint8_t> bytes(info.shard_bytes());
-//   RETURN_IF_ERROR(source->Read("model.norm.weight", absl::MakeSpan(bytes)));
+//   ASSIGN_OR_RETURN(StoredTensor t, source->Payload("model.norm.weight"));
+//   std::vector<uint16_t> bf16(info.shard_elements());
+//   RETURN_IF_ERROR(DecodeStored(t, absl::MakeSpan(bf16), threads));
 //
-// Thread safety: Find and Read may be called concurrently.
+// A backend loads the payloads once (Backend::LoadWeights) and decodes them
+// itself; the source is not needed after that.
+//
+// Thread safety: Find and Payload may be called concurrently.
 #ifndef DF11_LOADER_ENGINE_WEIGHT_SOURCE_H_
 #define DF11_LOADER_ENGINE_WEIGHT_SOURCE_H_
 
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/codec/encoded_tensor.h"
 #include "loader/format/llama_config.h"
 #include "loader/format/safetensors.h"
 #include "loader/shard/llama_split.h"
@@ -36,32 +42,70 @@ struct WeightInfo {
   std::vector<uint64_t> shape;  // the whole tensor
   SplitKind split = SplitKind::kReplicated;
   std::vector<uint64_t> shard_shape;  // this rank's part
+  uint64_t shard_elements() const { return NumElements(shard_shape); }
   uint64_t shard_bytes() const;
+};
+
+// This rank's shard of one tensor as stored. Views point into the source's
+// memory (or into `gathered`), valid while the source lives.
+struct StoredTensor {
+  std::string name;
+  WeightInfo info;
+  bool df11 = false;
+  EncodedTensorView encoded;  // df11: the encoded arrays
+  // !df11: the shard's bytes, in the source or, for a shard that had to be
+  // gathered (a column split of a checkpoint), in `gathered`.
+  absl::Span<const uint8_t> raw_view;
+  std::vector<uint8_t> gathered;
+
+  absl::Span<const uint8_t> raw() const {
+    return gathered.empty() ? raw_view : absl::MakeConstSpan(gathered);
+  }
+  // Bytes of the stored form (all arrays of a DF11 payload).
+  uint64_t stored_bytes() const;
 };
 
 class WeightSource {
  public:
   virtual ~WeightSource() = default;
 
-  // The number of ranks the weights are split for, and this source's rank.
-  virtual int tp() const = 0;
-  virtual int rank() const = 0;
-  // Where the weights come from, for messages.
-  virtual const std::string& path() const = 0;
+  // The number of ranks the weights are split for, this source's rank, and
+  // where the weights come from (for messages).
+  int tp() const { return tp_; }
+  int rank() const { return rank_; }
+  const std::string& path() const { return path_; }
+
   // NotFound (naming the tensor and path()) if there is no such tensor.
   virtual absl::StatusOr<WeightInfo> Find(absl::string_view name) const = 0;
-  // Writes this rank's shard of `name` in its stored dtype.
-  // REQUIRES: out.size() == Find(name)->shard_bytes().
-  virtual absl::Status Read(absl::string_view name,
-                            absl::Span<uint8_t> out) const = 0;
-  // Bytes this source keeps in memory (mapped) for this rank's weights.
-  virtual uint64_t StoredBytes() const = 0;
+  // The tensor's stored shard, its payload checksum checked. Errors:
+  // NotFound as Find; DataLoss naming the file and the tensor when the
+  // stored bytes do not match the manifest's checksum.
+  virtual absl::StatusOr<StoredTensor> Payload(
+      absl::string_view name) const = 0;
+  // The names of every tensor the source holds, sorted.
+  virtual std::vector<std::string> Names() const = 0;
+
+ protected:
+  WeightSource(std::string path, int tp, int rank)
+      : path_(std::move(path)), tp_(tp), rank_(rank) {}
+
+ private:
+  std::string path_;
+  int tp_;
+  int rank_;
 };
 
-// Opens rank `rank` of a DF11 model directory; `threads` decode each tensor.
-// Errors: Df11Model::Open's, and InvalidArgument if rank >= the directory's tp.
+// Decodes (DF11) or copies (raw) `stored` into `out` as BF16 bit patterns.
+// Errors: InvalidArgument if out does not hold the shard or the tensor is
+// not BF16; DataLoss naming the tensor for a stream the decoder rejects.
+absl::Status DecodeStored(const StoredTensor& stored, absl::Span<uint16_t> out,
+                          int threads);
+
+// Opens rank `rank` of a DF11 model directory (only that rank's file).
+// Errors: Df11Model::Open's, and InvalidArgument if rank >= the
+// directory's tp.
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenDf11WeightSource(
-    const std::string& dir, int rank, int threads);
+    const std::string& dir, int rank);
 
 // Opens a BF16 Hugging Face checkpoint as if split for `tp` ranks with the
 // rules of loader/shard/llama_split.h, using `config`'s head counts.

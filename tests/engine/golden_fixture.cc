@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/base/status_macros.h"
 #include "loader/engine/generate.h"
 #include "loader/engine/weight_source.h"
@@ -70,21 +70,37 @@ absl::StatusOr<std::string> CompressedDir(const GoldenModel& golden, int tp,
 absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
     const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
     int64_t max_sequences) {
+  EngineOptions options;
+  options.kv_capacity_tokens =
+      max_sequences * golden.config.max_position_embeddings;
+  return MakeEngineWith(golden, kind, world, options);
+}
+
+absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngineWith(
+    const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
+    const EngineOptions& options) {
   std::unique_ptr<WeightSource> source;
   if (kind == WeightKind::kDf11) {
     // Per process: the ranks of an mpirun share $TEST_TMPDIR.
     ASSIGN_OR_RETURN(
         std::string dir,
         CompressedDir(golden, world.size, absl::StrCat("_pid", getpid())));
-    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, world.rank, 1));
+    ASSIGN_OR_RETURN(source, OpenDf11WeightSource(dir, world.rank));
   } else {
     ASSIGN_OR_RETURN(source, OpenHfWeightSource(golden.dir, golden.config,
                                                 world.size, world.rank));
   }
-  EngineOptions options;
-  options.max_sequences = max_sequences;
-  return LlamaEngine::Create(golden.config, std::move(source),
-                             std::make_unique<CpuBackend>(world, 1), options);
+  ASSIGN_OR_RETURN(std::unique_ptr<Backend> backend,
+                   MakeBackendFactory(BackendKind::kCpu, {})(world));
+  return LlamaEngine::Create(golden.config, *source, std::move(backend),
+                             options);
+}
+
+absl::StatusOr<SequenceId> NewSequence(LlamaEngine& engine) {
+  SequenceId id = 0;
+  while (engine.HasSequence(id)) ++id;
+  RETURN_IF_ERROR(engine.AddSequence(id, engine.max_context()));
+  return id;
 }
 
 absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
@@ -97,6 +113,7 @@ absl::Status CheckDf11EqualsBf16(const GoldenModel& golden,
   options.max_new_tokens = 20;
   options.sampling = {
       .temperature = 0.9f, .top_k = 50, .top_p = 0.95f, .seed = seed};
+  options.prompt_logits = true;
   ASSIGN_OR_RETURN(std::vector<Generation> a,
                    Generate(*df11, golden.prompts, options));
   ASSIGN_OR_RETURN(std::vector<Generation> b,

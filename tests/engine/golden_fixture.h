@@ -46,9 +46,19 @@ const char* WeightKindName(WeightKind kind);
 absl::StatusOr<std::string> CompressedDir(const GoldenModel& golden, int tp,
                                           const std::string& tag);
 
+// An engine over `golden` on the CPU backend, with KV cache for
+// `max_sequences` sequences of the model's whole context.
 absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngine(
     const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
     int64_t max_sequences);
+
+// The same with explicit engine options.
+absl::StatusOr<std::unique_ptr<LlamaEngine>> MakeEngineWith(
+    const GoldenModel& golden, WeightKind kind, const WorldConfig& world,
+    const EngineOptions& options);
+
+// Admits a sequence with the next unused id, room for the whole context.
+absl::StatusOr<SequenceId> NewSequence(LlamaEngine& engine);
 
 struct LogitsDiff {
   double max_abs = 0;

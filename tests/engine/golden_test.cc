@@ -45,19 +45,19 @@ class GoldenTest : public testing::TestWithParam<Param> {
 
 TEST_P(GoldenTest, LogitsOfEveryPositionMatchHf) {
   for (size_t p = 0; p < golden_.prompts.size(); ++p) {
-    absl::StatusOr<int> seq = engine_->NewSequence();
+    absl::StatusOr<SequenceId> seq = NewSequence(*engine_);
     ASSERT_TRUE(seq.ok()) << seq.status();
     auto logits = engine_->Forward({{*seq, golden_.prompts[p], true}});
     ASSERT_TRUE(logits.ok()) << logits.status();
     ExpectClose((*logits)[0], p);
-    engine_->FreeSequence(*seq);
+    engine_->RemoveSequence(*seq);
   }
 }
 
 TEST_P(GoldenTest, BatchOfDifferentLengthsMatchesHf) {
   std::vector<StepInput> batch;
   for (size_t p = 0; p < golden_.prompts.size(); ++p) {
-    absl::StatusOr<int> seq = engine_->NewSequence();
+    absl::StatusOr<SequenceId> seq = NewSequence(*engine_);
     ASSERT_TRUE(seq.ok()) << seq.status();
     batch.push_back({*seq, golden_.prompts[p], true});
   }

@@ -42,7 +42,7 @@ class TpGoldenTest : public MpiTestWithParam<Param> {
   std::vector<StepInput> AllPrompts(LlamaEngine& engine) {
     std::vector<StepInput> batch;
     for (const auto& prompt : golden_.prompts) {
-      absl::StatusOr<int> seq = engine.NewSequence();
+      absl::StatusOr<SequenceId> seq = NewSequence(engine);
       EXPECT_TRUE(seq.ok()) << seq.status();
       batch.push_back({seq.value_or(0), prompt, true});
     }
@@ -149,15 +149,15 @@ TEST_F(TpKvReplicatedTest, OneKeyValueHeadOnTwoRanksMatchesOneRank) {
   auto config = ReadLlamaConfig(dir + "/config.json");
   ASSERT_TRUE(config.ok()) << config.status();
   EngineOptions options;
-  options.max_sequences = 2;
-  auto tp2_weights = OpenDf11WeightSource(dir + "_df11", World().rank, 1);
+  options.kv_capacity_tokens = 2 * config->max_position_embeddings;
+  auto tp2_weights = OpenDf11WeightSource(dir + "_df11", World().rank);
   auto tp1_weights = OpenHfWeightSource(dir, *config, 1, 0);
   ASSERT_TRUE(tp2_weights.ok() && tp1_weights.ok());
   auto tp2 =
-      LlamaEngine::Create(*config, *std::move(tp2_weights),
+      LlamaEngine::Create(*config, **tp2_weights,
                           std::make_unique<CpuBackend>(World(), 1), options);
   auto tp1 = LlamaEngine::Create(
-      *config, *std::move(tp1_weights),
+      *config, **tp1_weights,
       std::make_unique<CpuBackend>(WorldConfig{0, 1}, 1), options);
   ASSERT_TRUE(tp2.ok()) << tp2.status();
   ASSERT_TRUE(tp1.ok()) << tp1.status();
@@ -165,6 +165,7 @@ TEST_F(TpKvReplicatedTest, OneKeyValueHeadOnTwoRanksMatchesOneRank) {
                                                      {3, 250}};
   GenerateOptions generate;
   generate.max_new_tokens = 8;
+  generate.prompt_logits = true;
   auto a = Generate(**tp2, prompts, generate);
   auto b = Generate(**tp1, prompts, generate);
   ASSERT_TRUE(a.ok()) << a.status();
@@ -188,9 +189,9 @@ TEST_F(TpMismatchTest, ShardsForOtherTpSizeAreRejected) {
       CompressedDir(*golden, 1, absl::StrCat("_rank", World().rank));
 
   ASSERT_TRUE(dir.ok()) << dir.status();
-  auto source = OpenDf11WeightSource(*dir, 0, 1);
+  auto source = OpenDf11WeightSource(*dir, 0);
   ASSERT_TRUE(source.ok()) << source.status();
-  auto engine = LlamaEngine::Create(golden->config, *std::move(source),
+  auto engine = LlamaEngine::Create(golden->config, **source,
                                     std::make_unique<CpuBackend>(World(), 1),
                                     EngineOptions{});
   ASSERT_FALSE(engine.ok());

@@ -4,11 +4,19 @@
 //   ASSIGN_OR_RETURN(auto session, MpiSession::Start(&argc, &argv));
 //   auto backend = std::make_unique<CpuBackend>(session->world(), threads);
 //
-// Numerics (docs/engine.md): BF16 weights are widened to FP32 exactly; every
-// activation, accumulation and the KV cache is FP32. MatMul widens the whole
-// BF16 matrix into an FP32 scratch buffer and calls cblas_sgemm. Reductions
-// (RMSNorm's sum of squares, q.k, softmax's sum, p.v) run in FP32 in index
-// order. Deterministic: the same inputs and thread count give the same bits.
+// Numerics (docs/engine.md): activations, the KV cache and every
+// accumulation are FP32; BF16 weights are widened to FP32 exactly. MatMul
+// widens the whole BF16 matrix into an FP32 scratch buffer and calls
+// cblas_sgemv once per row. Reductions (RMSNorm's sum of squares, q.k,
+// softmax's sum, p.v) run in FP32 in index order. Deterministic and batch
+// invariant: the same inputs and thread count give the same bits, and every
+// op computes each row on its own, so a sequence's logits do not depend on
+// what else is in its step (at TP <= 2, where an all-reduce adds two
+// values and so has one order). Ops run synchronously, as they are issued;
+// after an op fails, the step's later ops do nothing but the collectives.
+//
+// Weights (cpu_weight_store.h) are copied into host memory at load and
+// decoded with the codec's CPU decoder into one of two buffers per group.
 //
 // REQUIRES: for world.size > 1, MPI initialized (MpiSession) with
 // world.rank/size those of MPI_COMM_WORLD. Memory is host memory; Allocate
@@ -24,44 +32,71 @@ namespace df11 {
 
 class CpuBackend final : public Backend {
  public:
-  // `threads` run OpenBLAS and the attention loop.
+  // `threads` run OpenBLAS, attention and weight decoding.
   CpuBackend(const WorldConfig& world, int threads);
 
   const WorldConfig& world() const override { return world_; }
+  Dtype activation_dtype() const override { return Dtype::kF32; }
+  Dtype kv_dtype() const override { return Dtype::kF32; }
+
+  absl::Status Prepare(const BackendModel& model,
+                       const BackendLimits& limits) override;
+  BackendMemory memory() const override;
 
   absl::StatusOr<Buffer> Allocate(size_t bytes) override;
-  void CopyFromHost(const void* host, size_t bytes, void* dst) override;
-  void CopyToHost(const void* src, size_t bytes, void* host) override;
+  absl::Status CopyFromHost(const void* host, size_t bytes, void* dst) override;
+  absl::Status CopyToHost(const void* src, size_t bytes, void* host) override;
 
-  void Embed(const int32_t* tokens, int64_t n, const uint16_t* table,
-             int64_t first_row, int64_t table_rows, int64_t dim,
-             float* out) override;
-  void RmsNorm(const float* x, const uint16_t* weight, int64_t n, int64_t dim,
-               float eps, float* out) override;
-  void MatMul(const float* x, const uint16_t* w, int64_t n, int64_t in,
-              int64_t out, float* y) override;
-  void Rope(float* x, int64_t n, int64_t heads, int64_t head_dim,
-            const int32_t* positions, const float* inv_freq) override;
-  void StoreKv(const float* k, const float* v,
-               const std::vector<AttentionSpan>& spans,
-               const KvLayer& cache) override;
-  void Attention(const float* q, const std::vector<AttentionSpan>& spans,
-                 const KvLayer& cache, int64_t q_heads, int64_t q_head_offset,
-                 int64_t group, int64_t kv_offset, float scale,
-                 float* out) override;
-  void SiluMul(const float* gate, const float* up, int64_t n,
-               float* out) override;
-  void GatherRows(const float* x, const std::vector<int64_t>& rows, int64_t dim,
-                  float* out) override;
-  void Add(float* x, const float* y, int64_t n) override;
+  absl::StatusOr<std::unique_ptr<WeightStore>> LoadWeights(
+      const WeightSource& source,
+      const std::vector<WeightGroup>& groups) override;
 
-  absl::Status AllReduceSum(float* x, int64_t n) override;
-  absl::Status AllGather(const float* in, int64_t n, float* out) override;
+  StepShape BeginStep(const StepBatch& batch) override;
+  absl::Status EndStep(std::vector<SampledToken>* sampled) override;
+
+  void Embed(const uint16_t* table, int64_t rows, void* x) override;
+  void RmsNorm(const void* x, const uint16_t* weight, int64_t n, int64_t dim,
+               void* out) override;
+  void MatMul(const void* x, const uint16_t* w, int64_t n, int64_t in,
+              int64_t out, void* y) override;
+  void MatMulToFloat(const void* x, const uint16_t* w, int64_t n, int64_t in,
+                     int64_t out, float* y) override;
+  void Rope(void* qkv, int64_t rows) override;
+  void StoreKv(const void* qkv, int64_t layer, int64_t rows) override;
+  void Attention(const void* qkv, int64_t layer, int64_t rows,
+                 void* out) override;
+  void SiluMul(const void* gate_up, int64_t n, int64_t width,
+               void* out) override;
+  void Add(void* x, const void* y, int64_t count) override;
+  void GatherLogitRows(const void* x, int64_t first, int64_t n, int64_t dim,
+                       void* out) override;
+  void Sample(const float* logits, int64_t first, int64_t n) override;
+
+  void AllReduceSum(void* x, int64_t count) override;
+  void AllGather(const float* in, int64_t count, float* out) override;
 
  private:
+  // Records the step's first error.
+  void Fail(absl::Status status);
+  bool failed() const { return !status_.ok(); }
+
   WorldConfig world_;
   int threads_;
-  std::vector<float> widened_;  // MatMul's FP32 copy of the weight
+  BackendModel model_;
+  BackendLimits limits_;
+  bool prepared_ = false;
+
+  // KV pools: per layer, k and v, each [kv_blocks * block_tokens, kv_width].
+  std::vector<Buffer> kv_k_, kv_v_;
+  std::vector<float> rope_cos_, rope_sin_;  // [max_context, head_dim / 2]
+  std::vector<float> widened_;              // MatMul's FP32 copy of the weight
+
+  // The step. Capacities are reserved by Prepare; BeginStep only assigns.
+  absl::Status status_;
+  StepBatch batch_;
+  std::vector<int32_t> row_sequence_;  // [rows] the sequence of each row
+  std::vector<SampledToken> sampled_;  // [logit rows]
+  std::vector<float> sample_row_;      // [vocab_size] one row of logits
 };
 
 }  // namespace df11
