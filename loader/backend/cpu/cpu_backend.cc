@@ -9,8 +9,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "loader/backend/cpu/mpi_status.h"
 #include "loader/base/parallel_for.h"
+#include "loader/dist/mpi_status.h"
 
 namespace df11 {
 namespace {
