@@ -1,5 +1,6 @@
 // loader/dist without mpirun: MpiSession gives the one-process world and
-// reads DF11_DEVICE.
+// reads DF11_DEVICE; AgreeOk and BroadcastBytes at size 1 never touch MPI
+// (it is never initialized in this process).
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -7,6 +8,8 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
+#include "loader/dist/agreement.h"
+#include "loader/dist/broadcast.h"
 #include "loader/dist/mpi_session.h"
 
 namespace df11 {
@@ -59,6 +62,23 @@ INSTANTIATE_TEST_SUITE_P(
                     DeviceCase{"-1", absl::StatusCode::kInvalidArgument, 0},
                     DeviceCase{"1.5", absl::StatusCode::kInvalidArgument, 0},
                     DeviceCase{",3", absl::StatusCode::kInvalidArgument, 0}));
+
+TEST(SingleRankTest, AgreeOkReturnsLocal) {
+  const WorldConfig world;
+  EXPECT_TRUE(AgreeOk(world, absl::OkStatus(), absl::Seconds(1)).ok());
+  const absl::Status local = absl::DataLossError("bad shard");
+  EXPECT_EQ(AgreeOk(world, local, absl::Seconds(1)), local);
+}
+
+TEST(SingleRankTest, BroadcastBytesKeepsBytes) {
+  const WorldConfig world;
+  for (std::string bytes :
+       {std::string(), std::string("plan"), std::string(3 << 20, '\x7f')}) {
+    const std::string before = bytes;
+    ASSERT_TRUE(BroadcastBytes(world, &bytes).ok());
+    EXPECT_EQ(bytes, before);
+  }
+}
 
 }  // namespace
 }  // namespace df11
