@@ -12,12 +12,6 @@
 namespace df11 {
 namespace {
 
-uint64_t Product(const std::vector<uint64_t>& shape) {
-  uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
-
 absl::Status SizeMismatch(absl::string_view name, size_t got, uint64_t want) {
   return absl::InvalidArgumentError(absl::StrCat(
       name, ": output holds ", got, " bytes, the shard has ", want));
@@ -135,7 +129,7 @@ class HfWeightSource : public WeightSource {
 }  // namespace
 
 uint64_t WeightInfo::shard_bytes() const {
-  return Product(shard_shape) * DtypeSize(dtype);
+  return NumElements(shard_shape) * DtypeSize(dtype);
 }
 
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenDf11WeightSource(

@@ -25,8 +25,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/base/dtype.h"
 #include "loader/format/llama_config.h"
-#include "loader/format/safetensors.h"
 #include "loader/shard/llama_split.h"
 
 namespace df11 {

@@ -59,34 +59,6 @@ std::vector<uint8_t> Bytes(absl::Span<const uint8_t> s) {
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-TEST(DtypeTest, NamesAndSizesRoundTrip) {
-  struct Case {
-    const char* name;
-    Dtype dtype;
-    size_t size;
-  };
-  const Case cases[] = {
-      {"BOOL", Dtype::kBool, 1},      {"U8", Dtype::kU8, 1},
-      {"I8", Dtype::kI8, 1},          {"U16", Dtype::kU16, 2},
-      {"I16", Dtype::kI16, 2},        {"F16", Dtype::kF16, 2},
-      {"BF16", Dtype::kBF16, 2},      {"U32", Dtype::kU32, 4},
-      {"I32", Dtype::kI32, 4},        {"F32", Dtype::kF32, 4},
-      {"U64", Dtype::kU64, 8},        {"I64", Dtype::kI64, 8},
-      {"F64", Dtype::kF64, 8},        {"F8_E4M3", Dtype::kF8E4M3, 1},
-      {"F8_E5M2", Dtype::kF8E5M2, 1},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    absl::StatusOr<Dtype> d = ParseDtype(c.name);
-    ASSERT_TRUE(d.ok()) << d.status();
-    EXPECT_EQ(*d, c.dtype);
-    EXPECT_EQ(DtypeName(c.dtype), c.name);
-    EXPECT_EQ(DtypeSize(c.dtype), c.size);
-  }
-  EXPECT_EQ(ParseDtype("bf16").status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
 TEST(SafetensorsFileTest, ReadsValidFile) {
   // Out of offset order in the JSON, a scalar, an empty tensor sharing an
   // offset, leading and trailing whitespace, and metadata.

@@ -46,12 +46,6 @@ absl::StatusOr<SplitKind> ParseSplitKind(absl::string_view name) {
   return absl::InvalidArgumentError(absl::StrCat("unknown split '", name, "'"));
 }
 
-uint64_t SplitPlan::shard_elements() const {
-  uint64_t n = 1;
-  for (uint64_t d : shard_shape) n *= d;
-  return n;
-}
-
 absl::StatusOr<SplitPlan> MakeSplitPlan(SplitKind kind, size_t element_bytes,
                                         const std::vector<uint64_t>& shape,
                                         int tp) {

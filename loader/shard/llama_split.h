@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/base/dtype.h"
 
 namespace df11 {
 
@@ -35,7 +36,7 @@ struct SplitPlan {
   std::vector<uint64_t> shape;        // the whole tensor
   std::vector<uint64_t> shard_shape;  // what each rank holds
 
-  uint64_t shard_elements() const;
+  uint64_t shard_elements() const { return NumElements(shard_shape); }
   uint64_t shard_bytes() const { return shard_elements() * element_bytes; }
   // For kRows and kReplicated, and kColumns at tp = 1, a shard is one
   // contiguous byte range of the tensor: [rank * shard_bytes(), ...) or the
