@@ -71,6 +71,14 @@ absl::StatusOr<std::unique_ptr<LlamaEngine>> LlamaEngine::Create(
   }
   ASSIGN_OR_RETURN(LlamaShardDims dims,
                    CheckLlamaWeights(config, *weights, backend->world()));
+  // Forward gathers equal, unpadded vocabulary shards into the logits.
+  if (dims.vocab * backend->world().size != dims.vocab_size) {
+    return absl::UnimplementedError(absl::StrCat(
+        "vocabulary ", dims.vocab_size, " does not divide into ",
+        backend->world().size,
+        " tensor-parallel shards: the engine does not mask padded vocabulary "
+        "shards yet"));
+  }
   std::unique_ptr<LlamaEngine> engine(new LlamaEngine(
       config, std::move(weights), std::move(backend), dims, max_context));
   RETURN_IF_ERROR(engine->AllocateBuffers(options.max_sequences));

@@ -33,6 +33,12 @@ class Df11WeightSource : public WeightSource {
   const std::string& path() const override { return model_->dir(); }
   uint64_t StoredBytes() const override { return stored_bytes_; }
 
+  std::vector<std::string> TensorNames() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, index] : index_) names.push_back(name);
+    return names;
+  }
+
   absl::StatusOr<WeightInfo> Find(absl::string_view name) const override {
     auto it = index_.find(std::string(name));
     if (it == index_.end()) {
@@ -70,9 +76,9 @@ class Df11WeightSource : public WeightSource {
 
 class HfWeightSource : public WeightSource {
  public:
-  HfWeightSource(std::unique_ptr<HfCheckpoint> ckpt, AttentionHeads heads,
+  HfWeightSource(std::unique_ptr<HfCheckpoint> ckpt, const LlamaShape& shape,
                  int tp, int rank)
-      : ckpt_(std::move(ckpt)), heads_(heads), tp_(tp), rank_(rank) {
+      : ckpt_(std::move(ckpt)), shape_(shape), tp_(tp), rank_(rank) {
     for (const HfTensor& t : ckpt_->tensors())
       stored_bytes_ += t.info.num_bytes();
   }
@@ -81,6 +87,12 @@ class HfWeightSource : public WeightSource {
   int rank() const override { return rank_; }
   const std::string& path() const override { return ckpt_->dir(); }
   uint64_t StoredBytes() const override { return stored_bytes_; }
+
+  std::vector<std::string> TensorNames() const override {
+    std::vector<std::string> names;
+    for (const HfTensor& t : ckpt_->tensors()) names.push_back(t.info.name);
+    return names;
+  }
 
   absl::StatusOr<WeightInfo> Find(absl::string_view name) const override {
     ASSIGN_OR_RETURN(const HfTensor* t, Lookup(name));
@@ -115,12 +127,17 @@ class HfWeightSource : public WeightSource {
   }
 
   absl::StatusOr<SplitPlan> Plan(const HfTensor& t) const {
-    return PlanLlamaSplit(t.info.name, DtypeSize(t.info.dtype), t.info.shape,
-                          heads_, tp_);
+    absl::StatusOr<SplitPlan> plan = PlanLlamaSplit(
+        shape_, t.info.name, DtypeSize(t.info.dtype), t.info.shape, tp_);
+    if (!plan.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt_->dir(), ": ", plan.status().message()));
+    }
+    return plan;
   }
 
   std::unique_ptr<HfCheckpoint> ckpt_;
-  AttentionHeads heads_;
+  LlamaShape shape_;
   int tp_;
   int rank_;
   uint64_t stored_bytes_ = 0;
@@ -147,10 +164,8 @@ absl::StatusOr<std::unique_ptr<WeightSource>> OpenHfWeightSource(
         absl::StrCat(dir, ": rank ", rank, " of tp ", tp, " is not valid"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<HfCheckpoint> ckpt, HfCheckpoint::Open(dir));
-  const AttentionHeads heads{config.num_attention_heads,
-                             config.num_key_value_heads};
   return std::unique_ptr<WeightSource>(
-      new HfWeightSource(std::move(ckpt), heads, tp, rank));
+      new HfWeightSource(std::move(ckpt), ToLlamaShape(config), tp, rank));
 }
 
 }  // namespace df11

@@ -27,6 +27,7 @@
 #include "absl/types/span.h"
 #include "loader/base/dtype.h"
 #include "loader/format/llama_config.h"
+#include "loader/shard/llama_schema.h"
 #include "loader/shard/llama_split.h"
 
 namespace df11 {
@@ -48,6 +49,8 @@ class WeightSource {
   virtual int rank() const = 0;
   // Where the weights come from, for messages.
   virtual const std::string& path() const = 0;
+  // Every tensor the source holds, sorted by name.
+  virtual std::vector<std::string> TensorNames() const = 0;
   // NotFound (naming the tensor and path()) if there is no such tensor.
   virtual absl::StatusOr<WeightInfo> Find(absl::string_view name) const = 0;
   // Writes this rank's shard of `name` in its stored dtype.
@@ -64,7 +67,9 @@ absl::StatusOr<std::unique_ptr<WeightSource>> OpenDf11WeightSource(
     const std::string& dir, int rank, int threads);
 
 // Opens a BF16 Hugging Face checkpoint as if split for `tp` ranks with the
-// rules of loader/shard/llama_split.h, using `config`'s head counts.
+// rules of the Llama schema (loader/shard/llama_schema.h) for `config`,
+// padded vocabulary included. Find and Read of a tensor the schema rejects
+// (unknown, or the wrong shape) return its InvalidArgument.
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenHfWeightSource(
     const std::string& dir, const LlamaConfig& config, int tp, int rank);
 

@@ -170,6 +170,19 @@ absl::StatusOr<LlamaConfig> ParseLlamaConfig(absl::string_view json,
   return c;
 }
 
+LlamaShape ToLlamaShape(const LlamaConfig& config) {
+  LlamaShape shape;
+  shape.hidden = config.hidden_size;
+  shape.intermediate = config.intermediate_size;
+  shape.layers = config.num_hidden_layers;
+  shape.heads = config.num_attention_heads;
+  shape.kv_heads = config.num_key_value_heads;
+  shape.head_dim = config.head_dim;
+  shape.vocab = config.vocab_size;
+  shape.tied = config.tie_word_embeddings;
+  return shape;
+}
+
 absl::StatusOr<LlamaConfig> ReadLlamaConfig(const std::string& path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileContents(path, 64 << 20));
   return ParseLlamaConfig(text, path);
