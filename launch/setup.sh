@@ -16,7 +16,8 @@ PACKAGES=(
   protobuf-compiler        # protoc for proto/ codegen
   protobuf-compiler-grpc   # grpc_cpp_plugin
   libprotobuf-dev          # protobuf runtime
-  libgrpc++-dev            # gRPC runtime
+  libgrpc++-dev            # gRPC runtime (with grpc++_reflection: df11d)
+  libcpp-httplib-dev       # loader/serve: df11d's Prometheus /metrics endpoint
   libicu-dev               # loader/tokenizer: Unicode classes and NFC/NFKC
   nlohmann-json3-dev       # loader/tokenizer, loader/format, loader/cli: JSON
   libxxhash-dev            # loader/format: XXH3-64 checksums of DF11 payloads
