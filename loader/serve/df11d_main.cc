@@ -86,7 +86,8 @@ ABSL_FLAG(int64_t, max_batch_tokens, 512,
           "most new tokens in one step (prompt chunks + decodes)");
 ABSL_FLAG(int64_t, max_batch_sequences, 64, "most requests running at once");
 ABSL_FLAG(int64_t, max_queue, 256,
-          "most requests waiting for admission; more get RESOURCE_EXHAUSTED");
+          "most requests waiting for admission beyond the free sequence "
+          "slots; more get RESOURCE_EXHAUSTED");
 ABSL_FLAG(int64_t, default_max_new_tokens, 256,
           "max_new_tokens of a request that gives none");
 ABSL_FLAG(int64_t, max_request_bytes, 4 << 20,

@@ -48,10 +48,16 @@ int64_t Scheduler::BlocksFor(int64_t tokens) const {
 }
 
 absl::StatusOr<SequenceId> Scheduler::Queue(Request r) {
-  if (waiting() >= options_.max_queue) {
+  // Requests that will have a sequence slot at the next step are not
+  // queued for long: only those beyond the free slots count.
+  const int64_t free_slots =
+      std::max<int64_t>(0, options_.max_batch_sequences - running());
+  if (waiting() >= options_.max_queue + free_slots) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("the queue is full: ", waiting(),
-                     " requests wait for admission (--max_queue)"));
+        absl::StrCat("the queue is full: ", running(), " requests run and ",
+                     waiting(), " wait for admission (--max_batch_sequences ",
+                     options_.max_batch_sequences, ", --max_queue ",
+                     options_.max_queue, ")"));
   }
   const int64_t capacity =
       options_.kv_capacity_tokens / options_.kv_block_tokens;

@@ -67,7 +67,8 @@ struct SchedulerOptions {
   int64_t max_batch_sequences = 64;
   int64_t kv_capacity_tokens = 0;  // whole blocks
   int64_t kv_block_tokens = 16;
-  // Requests waiting for admission at most; more are refused.
+  // Requests waiting for admission at most, beyond those that the free
+  // sequence slots will take at the next step; more are refused.
   int64_t max_queue = 256;
   // For the text of generated tokens; may be null.
   const tokenizer::Tokenizer* tokenizer = nullptr;
@@ -115,8 +116,9 @@ class Scheduler {
   explicit Scheduler(const SchedulerOptions& options);
 
   // Queues a request and returns its sequence id. ResourceExhausted, with
-  // nothing queued, when max_queue requests are waiting, or when the
-  // request needs more KV tokens than the whole cache holds.
+  // nothing queued, when max_queue requests wait beyond the free sequence
+  // slots, or when the request needs more KV tokens than the whole cache
+  // holds.
   absl::StatusOr<SequenceId> SubmitGenerate(GenerateParams params,
                                             UpdateSink sink, absl::Time now);
   absl::StatusOr<SequenceId> SubmitForward(ForwardParams params,

@@ -518,23 +518,30 @@ TEST(SchedulerTest, AdmitsWhileKvFitsFirstComeFirstServed) {
 }
 
 TEST(SchedulerTest, RefusesWhenTheQueueIsFullOrTheCacheTooSmall) {
-  Harness h(Options());  // queue of 3
-  for (int i = 0; i < 3; ++i) h.Submit({1}, 2);
+  SchedulerOptions o = Options();  // 4 sequence slots, queue of 3
+  o.kv_capacity_tokens = 256;
+  Harness h(o);
   GenerateParams p;
   p.prompt = {1};
-  p.max_new_tokens = 2;
-  auto full = h.scheduler().SubmitGenerate(
-      p, [](RequestUpdate) {}, absl::Now());
-  EXPECT_EQ(full.status().code(), absl::StatusCode::kResourceExhausted);
-  h.Step();  // admits the three: the queue has room again
-  EXPECT_TRUE(h.scheduler()
-                  .SubmitGenerate(
-                      p, [](RequestUpdate) {}, absl::Now())
-                  .ok());
-  p.max_new_tokens = 64;  // 65 tokens: more than the cache holds
-  auto big = h.scheduler().SubmitGenerate(
-      p, [](RequestUpdate) {}, absl::Now());
-  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
+  p.max_new_tokens = 30;
+  const auto submit = [&] {
+    return h.scheduler()
+        .SubmitGenerate(
+            p, [](RequestUpdate) {}, absl::Now())
+        .status()
+        .code();
+  };
+  // A burst: 4 will take the free slots, 3 may wait.
+  for (int i = 0; i < 7; ++i) EXPECT_EQ(submit(), absl::StatusCode::kOk) << i;
+  EXPECT_EQ(submit(), absl::StatusCode::kResourceExhausted);
+  h.Step();  // 4 run, 3 wait: still full
+  EXPECT_EQ(h.scheduler().running(), 4);
+  EXPECT_EQ(h.scheduler().waiting(), 3);
+  EXPECT_EQ(submit(), absl::StatusCode::kResourceExhausted);
+  h.scheduler().Cancel(1, absl::Now());        // the first request, running
+  EXPECT_EQ(submit(), absl::StatusCode::kOk);  // a slot is free again
+  p.max_new_tokens = 256;  // 257 tokens: more than the cache holds
+  EXPECT_EQ(submit(), absl::StatusCode::kResourceExhausted);
 }
 
 TEST(SchedulerTest, CancelFreesBlocksAtTheNextPlan) {
