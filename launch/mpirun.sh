@@ -10,6 +10,8 @@
 #   --oversubscribe       more ranks than cores is fine (tests on 2 cores)
 #   --bind-to none        ranks share cores with their OpenBLAS threads
 #   --mca btl self,vader  shared memory between local ranks, no network probing
+#                         (DF11_MPI_BTL replaces the list, e.g. self,vader,tcp
+#                         for several nodes)
 #   btl_vader_single_copy_mechanism none
 #                         CMA single-copy needs ptrace rights that
 #                         containers withhold
@@ -31,7 +33,8 @@ command -v mpirun >/dev/null || {
 }
 
 flags=(-np "$np" --oversubscribe --bind-to none
-  --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+  --mca btl "${DF11_MPI_BTL:-self,vader}"
+  --mca btl_vader_single_copy_mechanism none)
 if [[ $(id -u) -eq 0 ]]; then
   flags+=(--allow-run-as-root)
 fi
