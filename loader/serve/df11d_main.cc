@@ -71,8 +71,8 @@ ABSL_FLAG(std::string, port_file, "",
           "write grpc_port=N and metrics_port=M here once bound");
 ABSL_FLAG(std::string, backend, "cpu", "cpu or cuda");
 ABSL_FLAG(int, threads, 0,
-          "CPU backend threads of the whole job, split over the ranks of "
-          "this node (0: one per hardware thread)");
+          "CPU backend threads, divided among the ranks as df11 run does "
+          "(0: one per hardware thread)");
 ABSL_FLAG(double, gpu_memory_gb, 0,
           "CUDA: device memory each rank may use (0: all)");
 ABSL_FLAG(int64_t, max_context, 0,
