@@ -111,22 +111,27 @@ namespace df11::serve {
 namespace {
 
 // Drain requests from the signal thread; the leader may not exist yet.
+// Health turns NOT_SERVING at once.
 struct DrainSignal {
   absl::Mutex mu;
   Leader* leader ABSL_GUARDED_BY(mu) = nullptr;
+  GrpcServer* server ABSL_GUARDED_BY(mu) = nullptr;
   int signals ABSL_GUARDED_BY(mu) = 0;
 
-  void Attach(Leader* l, absl::Duration grace) {
+  void Attach(Leader* l, GrpcServer* s, absl::Duration grace) {
     absl::MutexLock lock(&mu);
     leader = l;
-    if (signals > 0) leader->Drain(signals > 1 ? absl::ZeroDuration() : grace);
+    server = s;
+    if (signals > 0) DrainLocked(grace);
   }
   void Signal(absl::Duration grace) {
     absl::MutexLock lock(&mu);
     ++signals;
-    if (leader != nullptr) {
-      leader->Drain(signals > 1 ? absl::ZeroDuration() : grace);
-    }
+    if (leader != nullptr) DrainLocked(grace);
+  }
+  void DrainLocked(absl::Duration grace) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    server->SetServing(false);
+    leader->Drain(signals > 1 ? absl::ZeroDuration() : grace);
   }
 };
 
@@ -385,7 +390,7 @@ int Serve(MpiSession& session) {
   f.service->SetLeader(&leader, f.tokenizer.get(), description);
   f.metrics->SetLoad(0, 0, 0, kv.capacity_tokens());
   f.grpc->SetServing(true);
-  drain.Attach(&leader, grace);
+  drain.Attach(&leader, f.grpc.get(), grace);
   std::fprintf(stderr,
                "df11d: serving %s (%s, TP=%d, %s backend): context %lld, KV "
                "cache %lld tokens, weights %llu B stored (%llu B as BF16)\n",

@@ -1,5 +1,6 @@
 #include "loader/serve/leader.h"
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -134,9 +135,9 @@ void Leader::Cancel(SequenceId id) {
 
 void Leader::Drain(absl::Duration grace) {
   absl::MutexLock lock(&mu_);
-  if (draining_) return;
+  const absl::Time deadline = absl::Now() + grace;
+  drain_deadline_ = draining_ ? std::min(drain_deadline_, deadline) : deadline;
   draining_ = true;
-  drain_deadline_ = absl::Now() + grace;
   Wake();
 }
 

@@ -97,7 +97,8 @@ class Leader {
       std::function<void(absl::StatusOr<ForwardOutput>)> done);
   // Cancels a request (see Scheduler::Cancel).
   void Cancel(SequenceId id);
-  // Starts the drain (idempotent: the first grace period counts).
+  // Starts the drain; a later call can only bring its end closer
+  // (Drain(absl::ZeroDuration()) cancels what is left at once).
   void Drain(absl::Duration grace);
 
   LoadSnapshot load() const;

@@ -631,7 +631,8 @@ TEST(LifecycleTest, NotServingWhileLoadingThenSigtermDrains) {
   EXPECT_TRUE(short_reader->Finish().ok());
   EXPECT_EQ(m.finish_reason(), pb::LENGTH) << d.Log();
   EXPECT_EQ(short_tokens, 5);
-  // Draining: no new requests.
+  // Draining: NOT_SERVING, no new requests.
+  EXPECT_EQ(HealthStatus(*d.Channel()), "NOT_SERVING");
   EXPECT_EQ(Generate(*stub, Request({1}, 2)).status.error_code(),
             grpc::StatusCode::UNAVAILABLE);
   while (long_reader->Read(&m)) {
