@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs df11d on N ranks through launch/mpirun.sh and turns this script's
-# SIGTERM / SIGINT (Ctrl-C) into a drain: SIGUSR1 to mpirun, which forwards
-# it to every rank; rank 0 stops accepting, lets running requests finish
-# within --grace_s, then every rank exits 0. A second signal cancels what
-# is left at once. (SIGTERM sent to mpirun itself would kill the job after
-# Open MPI's one-second grace.)
+# SIGTERM / SIGINT (Ctrl-C) into a drain: SIGUSR1 to mpirun (through
+# mpirun.sh), which forwards it to every rank; rank 0 stops accepting, lets
+# running requests finish within --grace_s, then every rank exits 0. A
+# second signal cancels what is left at once. (SIGTERM reaching mpirun
+# itself would kill the job after Open MPI's one-second grace.)
 #
 #   launch/serve.sh -np 2 bazel-bin/loader/serve/df11d --model DIR [flags]
 #
@@ -30,7 +30,7 @@ set -m
 job=$!
 set +m
 drain() {
-  echo "serve: draining df11d (SIGUSR1 to mpirun)" >&2
+  echo "serve: draining df11d (SIGUSR1 to every rank)" >&2
   kill -USR1 "$job" 2>/dev/null || true
 }
 trap drain TERM INT

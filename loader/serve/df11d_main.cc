@@ -48,10 +48,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "loader/backend/backend_factory.h"
-#include "loader/backend/cpu/mpi_session.h"
 #include "loader/base/parallel_for.h"
 #include "loader/base/status_macros.h"
 #include "loader/dist/agreement.h"
+#include "loader/dist/mpi_session.h"
+#include "loader/dist/mpi_status.h"
 #include "loader/engine/open_model.h"
 #include "loader/format/llama_config.h"
 #include "loader/serve/grpc_server.h"
@@ -167,10 +168,12 @@ void StartSignalThread(const WorldConfig& world, DrainSignal* drain,
   }).detach();
 }
 
-uint64_t SumOverRanks(const WorldConfig& world, uint64_t value) {
+absl::StatusOr<uint64_t> SumOverRanks(const WorldConfig& world,
+                                      uint64_t value) {
   if (world.size == 1) return value;
   uint64_t sum = 0;
-  MPI_Allreduce(&value, &sum, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD);
+  RETURN_IF_ERROR(MPI_STATUS(
+      MPI_Allreduce(&value, &sum, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD)));
   return sum;
 }
 
@@ -349,8 +352,16 @@ int Serve(MpiSession& session) {
     return 1;
   }
   const EngineMemory memory = (*engine)->memory();
-  const uint64_t stored = SumOverRanks(world, memory.weights_stored);
-  const uint64_t original = SumOverRanks(world, memory.weights_original);
+  absl::StatusOr<uint64_t> stored = SumOverRanks(world, memory.weights_stored);
+  absl::StatusOr<uint64_t> original =
+      SumOverRanks(world, memory.weights_original);
+  if (!stored.ok() || !original.ok()) {
+    const absl::Status s = !stored.ok() ? stored.status() : original.status();
+    std::fprintf(stderr, "df11d rank %d: %s; aborting the job\n", world.rank,
+                 s.ToString().c_str());
+    session.Abort(1);
+    return 1;
+  }
 
   if (!world.is_root()) {
     const absl::Status done = RunFollower(**engine, world);
@@ -385,8 +396,8 @@ int Serve(MpiSession& session) {
   description.tp = world.size;
   description.max_context = (*engine)->max_context();
   description.vocab_size = config->vocab_size;
-  description.compressed_weight_bytes = stored;
-  description.original_weight_bytes = original;
+  description.compressed_weight_bytes = *stored;
+  description.original_weight_bytes = *original;
   f.service->SetLeader(&leader, f.tokenizer.get(), description);
   f.metrics->SetLoad(0, 0, 0, kv.capacity_tokens());
   f.grpc->SetServing(true);
@@ -398,8 +409,8 @@ int Serve(MpiSession& session) {
                world.size, description.backend.c_str(),
                static_cast<long long>(description.max_context),
                static_cast<long long>(kv.capacity_tokens()),
-               static_cast<unsigned long long>(stored),
-               static_cast<unsigned long long>(original));
+               static_cast<unsigned long long>(*stored),
+               static_cast<unsigned long long>(*original));
 
   const absl::Status done = leader.Run();
   f.grpc->SetServing(false);

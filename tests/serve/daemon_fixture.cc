@@ -65,6 +65,9 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log,
   _exit(127);
 }
 
+// Every process below `root` (mpirun.sh's bash, mpirun, the ranks).
+std::vector<pid_t> Descendants(pid_t root);
+
 std::vector<pid_t> Children(pid_t parent) {
   std::vector<pid_t> out;
   for (const fs::directory_entry& e : fs::directory_iterator("/proc")) {
@@ -80,6 +83,15 @@ std::vector<pid_t> Children(pid_t parent) {
         ppid == parent) {
       out.push_back(pid);
     }
+  }
+  return out;
+}
+
+std::vector<pid_t> Descendants(pid_t root) {
+  std::vector<pid_t> out;
+  for (pid_t child : Children(root)) {
+    out.push_back(child);
+    for (pid_t below : Descendants(child)) out.push_back(below);
   }
   return out;
 }
@@ -278,7 +290,7 @@ bool Daemon::WaitServing(absl::Duration timeout) const {
 }
 
 pid_t Daemon::RankPid(int rank) const {
-  for (pid_t child : Children(pid_)) {
+  for (pid_t child : Descendants(pid_)) {
     const std::string env = ReadAll(absl::StrCat("/proc/", child, "/environ"));
     for (absl::string_view var : absl::StrSplit(env, '\0')) {
       if (var == absl::StrCat("OMPI_COMM_WORLD_RANK=", rank)) return child;
@@ -313,7 +325,7 @@ std::optional<int> Daemon::WaitExit(absl::Duration timeout) {
 
 void Daemon::Kill() {
   if (done_.load()) return;  // reaped: the pid may be another process's
-  for (pid_t child : Children(pid_)) kill(child, SIGKILL);
+  for (pid_t child : Descendants(pid_)) kill(child, SIGKILL);
   kill(-pid_, SIGKILL);
 }
 

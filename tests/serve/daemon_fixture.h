@@ -77,9 +77,9 @@ class Daemon {
 
   // Waits until the health service says SERVING; false after `timeout`.
   bool WaitServing(absl::Duration timeout) const;
-  // The process id of rank r (a child of mpirun), or -1.
+  // The process id of rank r (below mpirun), or -1.
   pid_t RankPid(int rank) const;
-  // A signal to mpirun, or to one rank.
+  // A signal to the job (mpirun.sh passes it to mpirun), or to one rank.
   void SignalJob(int sig) const;
   void SignalRank(int rank, int sig) const;
   // The job's exit status once it ends within `timeout` (the raw waitpid
@@ -93,7 +93,7 @@ class Daemon {
   Daemon() = default;
   void Kill();
 
-  pid_t pid_ = -1;  // mpirun (exec'd by mpirun.sh), its own process group
+  pid_t pid_ = -1;  // mpirun.sh (mpirun's parent), its own process group
   int port_ = 0;
   int metrics_port_ = -1;
   std::string log_;

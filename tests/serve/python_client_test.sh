@@ -38,18 +38,20 @@ cp "$health_proto" "$work/protos/tests/serve/"
   --grpc_python_out="$work/stubs" proto/df11/v1/inference.proto \
   tests/serve/health.proto
 
+# timeout makes its own process group and, at the limit, kills all of it
+# (mpirun.sh, mpirun, the ranks).
 timeout -s KILL 180 "$mpirun_sh" -np 2 "$df11d" --model="$work/model" \
   --port=0 --port_file="$work/ports" --threads=2 >"$work/daemon.log" 2>&1 &
 job=$!
 cleanup() {
-  # The daemon's mpirun is timeout's child: drain it, then kill what is left.
-  pkill -USR1 -P "$job" mpirun 2>/dev/null || true
+  # Drain (mpirun.sh passes SIGUSR1 on to every rank), then kill what is
+  # left.
+  pkill -USR1 -P "$job" 2>/dev/null || true
   for _ in $(seq 100); do
     kill -0 "$job" 2>/dev/null || return 0
     sleep 0.1
   done
-  pkill -KILL -P "$job" mpirun 2>/dev/null || true
-  kill -KILL "$job" 2>/dev/null || true
+  kill -KILL -- -"$job" 2>/dev/null || true
 }
 trap cleanup EXIT
 
