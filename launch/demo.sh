@@ -1,12 +1,29 @@
 #!/usr/bin/env bash
 # The demo behind `./launch/df11 demo`: the codec on LLM-like and adversarial
 # tensors, then a whole checkpoint through synth -> compress (TP=2) ->
-# inspect -> verify -> decompress -> byte-identical check.
+# inspect -> verify -> decompress -> byte-identical check, and last the
+# daemon: df11d under mpirun, one streamed Generate, a clean shutdown.
+#
+# The served model is DF11_DEMO_MODEL (a DF11 model directory with its
+# tokenizer.json, e.g. SmolLM2 compressed with --tp 2) when set; otherwise
+# the synthetic checkpoint of step 3, whose random weights make noise, with
+# the test tokenizer of tests/tokenizer.
 set -euo pipefail
 df11=$1
 shift
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+df11d=$(dirname "$df11")/../serve/df11d
 work=$(mktemp -d /tmp/df11-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+serve_pid=
+cleanup() {
+  if [[ -n $serve_pid ]] && kill -0 "$serve_pid" 2>/dev/null; then
+    kill -TERM "$serve_pid" 2>/dev/null || true
+    sleep 3
+    pkill -KILL -P "$serve_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -33,3 +50,44 @@ for f in "$work"/hf/*; do
   cmp "$f" "$work/back/$(basename "$f")"
 done
 echo "all $(ls "$work/hf" | wc -l) files of the decompressed checkpoint are byte-identical to the original"
+
+step "7. serve: df11d on 2 ranks (mpirun), one streamed Generate, shutdown"
+if [[ -n ${DF11_DEMO_MODEL:-} ]]; then
+  model=$DF11_DEMO_MODEL
+  prompt=${DF11_DEMO_PROMPT:-"The capital of France is"}
+else
+  model=$work/df11
+  cp "$here/../tests/tokenizer/testdata/llama3_style.json" "$model/tokenizer.json"
+  prompt=${DF11_DEMO_PROMPT:-"Hello world, this is df11 serving"}
+  echo "(synthetic weights: the text is noise; set DF11_DEMO_MODEL to a real"
+  echo " DF11 model directory, e.g. SmolLM2 compressed with --tp 2)"
+fi
+"$here/serve.sh" -np 2 "$df11d" --model="$model" --port=0 \
+  --port_file="$work/ports" --threads="$(nproc)" 2>"$work/df11d.log" &
+serve_pid=$!
+for _ in $(seq 600); do
+  [[ -s $work/ports ]] && break
+  sleep 0.1
+done
+server=127.0.0.1:$(sed -n 's/^grpc_port=//p' "$work/ports")
+# The port opens while the model loads; Generate answers UNAVAILABLE until
+# health says SERVING.
+for _ in $(seq 600); do
+  "$df11" generate --server="$server" --tokens=1 --max_new=1 >/dev/null \
+    2>&1 && break
+  sleep 0.1
+done
+head -n 3 "$work/df11d.log"
+echo "prompt: $prompt"
+"$df11" generate --server="$server" --max_new=48 --temperature=0.7 \
+  --sample_seed=1 "$prompt"
+kill -TERM "$serve_pid"
+status=0
+wait "$serve_pid" || status=$?
+serve_pid=
+tail -n 1 "$work/df11d.log"
+if ((status != 0)); then
+  echo "df11d exited with status $status" >&2
+  exit 1
+fi
+echo "df11d drained and every rank exited 0"

@@ -42,6 +42,20 @@ constexpr Command kCommands[] = {
      "[--top_k K] [--top_p P] [--json [--logits]]  generate on the CPU "
      "(./launch/df11 run --np N for tensor parallel)",
      df11::cli::RunRun},
+    {"generate",
+     "generate --server HOST:PORT \"prompt\" [--tokens 1,2,3] [--max_new N] "
+     "[sampling flags of run] [--stop a,b] [--json]  stream text from a df11d "
+     "server",
+     df11::cli::RunGenerate},
+    {"forward",
+     "forward --server HOST:PORT --tokens 1,2,3 [--all_positions] "
+     "[--top_logprobs N] [--json]  logits from a df11d server",
+     df11::cli::RunForward},
+    {"loadgen",
+     "loadgen --server HOST:PORT --concurrency N --duration S "
+     "[--prompt_tokens P] [--max_new M] [--json]  throughput and latency "
+     "percentiles of a df11d server",
+     df11::cli::RunLoadgen},
     {"tokenize",
      "tokenize --tokenizer FILE [--decode]  text on stdin to {\"ids\": [...]} "
      "JSON, or ids back to text",
