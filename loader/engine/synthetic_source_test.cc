@@ -1,8 +1,8 @@
 // The synthetic weight source: presets, split rules, shards that are slices
 // of one model, DF11 payloads that decode to the raw values, shared layers,
-// and an engine that runs on it with DF11 and BF16 logits bitwise equal.
-// (At TP=2 the engine runs on it in loader/cli/bench_command_test.sh, under
-// mpirun.)
+// and an engine that runs on it at TP=1 and TP=2 (2 MPI ranks, mpi_gtest)
+// with DF11 and BF16 logits bitwise equal, and TP=2 logits equal to TP=1's
+// up to FP32 rounding.
 #include "loader/engine/synthetic_source.h"
 
 #include <cmath>
@@ -13,14 +13,27 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/engine/llama_engine.h"
 #include "loader/engine/llama_weights.h"
 #include "loader/format/synthetic_checkpoint.h"
 #include "loader/shard/llama_split.h"
+#include "tests/mpi_gtest/mpi_test_base.h"
 
 namespace df11 {
 namespace {
+
+// A CPU backend, made as every caller makes one (backend_factory.h).
+std::unique_ptr<Backend> CpuBackendFor(const WorldConfig& world) {
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      MakeBackendFactory(BackendKind::kCpu, {})(world);
+  EXPECT_TRUE(b.ok()) << b.status();
+  return b.ok() ? *std::move(b) : nullptr;
+}
+
+// Every test runs on each of the 2 ranks; the TP=1 ones independently.
+class SyntheticPresetTest : public MpiTest {};
+class SyntheticSourceTest : public MpiTest {};
 
 LlamaConfig Config(const char* preset, int64_t layers = -1) {
   absl::StatusOr<LlamaConfig> c = SyntheticLlamaConfig(preset, layers);
@@ -46,7 +59,7 @@ std::vector<uint16_t> Decode(const WeightSource& source,
   return out;
 }
 
-TEST(SyntheticPresetTest, TinySmallAnd8bHaveSynthsShapes) {
+TEST_F(SyntheticPresetTest, TinySmallAnd8bHaveSynthsShapes) {
   for (const char* name : {"tiny", "small", "8b"}) {
     SCOPED_TRACE(name);
     const LlamaConfig c = Config(name);
@@ -61,7 +74,7 @@ TEST(SyntheticPresetTest, TinySmallAnd8bHaveSynthsShapes) {
   }
 }
 
-TEST(SyntheticPresetTest, Llama405bAndLayerOverride) {
+TEST_F(SyntheticPresetTest, Llama405bAndLayerOverride) {
   const LlamaConfig c = Config("405b");
   EXPECT_EQ(c.num_hidden_layers, 126);
   EXPECT_EQ(c.hidden_size, 16384);
@@ -80,7 +93,7 @@ TEST(SyntheticPresetTest, Llama405bAndLayerOverride) {
 
 // Every rank's shards pass the engine's checks, and put back together they
 // are the TP=1 tensors, bit for bit.
-TEST(SyntheticSourceTest, Tp2ShardsAreSlicesOfTheTp1Model) {
+TEST_F(SyntheticSourceTest, Tp2ShardsAreSlicesOfTheTp1Model) {
   const LlamaConfig config = Config("tiny");
   const auto whole = Open(config, {});
   ASSERT_NE(whole, nullptr);
@@ -121,7 +134,7 @@ TEST(SyntheticSourceTest, Tp2ShardsAreSlicesOfTheTp1Model) {
 
 // Matrices are DF11 payloads that decode to exactly the raw source's values;
 // norms are raw. The values are trained-like: DF11 takes ~10.7 bits.
-TEST(SyntheticSourceTest, Df11DecodesToTheRawValues) {
+TEST_F(SyntheticSourceTest, Df11DecodesToTheRawValues) {
   const LlamaConfig config = Config("small", 2);
   SyntheticOptions raw_options;
   raw_options.df11 = false;
@@ -171,7 +184,7 @@ TEST(SyntheticSourceTest, Df11DecodesToTheRawValues) {
 
 // One layer's payload serves every layer: host memory does not grow with
 // the depth, yet each layer is its own tensor.
-TEST(SyntheticSourceTest, LayersShareOneLayersValues) {
+TEST_F(SyntheticSourceTest, LayersShareOneLayersValues) {
   const auto deep = Open(Config("small", 16), {});
   const auto shallow = Open(Config("small", 1), {});
   ASSERT_NE(deep, nullptr);
@@ -194,7 +207,7 @@ TEST(SyntheticSourceTest, LayersShareOneLayersValues) {
                Decode(*all, LayerTensorName(2, "self_attn.q_proj.weight")));
 }
 
-TEST(SyntheticSourceTest, RejectsWhatTheSplitRulesReject) {
+TEST_F(SyntheticSourceTest, RejectsWhatTheSplitRulesReject) {
   const LlamaConfig tiny = Config("tiny");
   EXPECT_EQ(OpenSyntheticWeightSource(tiny, {.rank = 0, .size = 3}, {})
                 .status()
@@ -210,45 +223,76 @@ TEST(SyntheticSourceTest, RejectsWhatTheSplitRulesReject) {
             absl::StatusCode::kNotFound);
 }
 
-// The engine loads the source and steps on it; DF11 and raw BF16 give
-// bitwise-identical logits and the same sampled tokens.
-TEST(SyntheticSourceTest, EngineStepsAndDf11EqualsBf16) {
+struct StepOutput {
+  std::vector<float> logits;  // [5, vocab]
+  int32_t token = -1;
+};
+
+// Loads the tiny preset's synthetic weights for `world` into an engine on
+// the CPU backend and runs one step of a 5-token prompt, all logits back and
+// a sampled token.
+absl::StatusOr<StepOutput> RunOneStep(const WorldConfig& world, bool df11) {
   const LlamaConfig config = Config("tiny");
-  std::vector<std::vector<float>> logits;
-  std::vector<int32_t> tokens;
+  SyntheticOptions options;
+  options.df11 = df11;
+  auto source = OpenSyntheticWeightSource(config, world, options);
+  if (!source.ok()) return source.status();
+  EngineOptions eo;
+  eo.max_context = 64;
+  auto engine = LlamaEngine::Create(config, **source, CpuBackendFor(world), eo);
+  if (!engine.ok()) return engine.status();
+  absl::Status added = (*engine)->AddSequence(1, 16);
+  if (!added.ok()) return added;
+  StepPlan plan;
+  SequenceStep item;
+  item.id = 1;
+  item.tokens = {1, 17, 200, 3, 99};
+  item.logits = LogitsWanted::kAll;
+  item.sample.sample = true;
+  item.sample.params = {.temperature = 0.9f, .top_k = 50, .seed = 7};
+  plan.items.push_back(item);
+  absl::StatusOr<std::vector<SequenceResult>> out = (*engine)->Step(plan);
+  if (!out.ok()) return out.status();
+  return StepOutput{(*out)[0].logits, (*out)[0].sampled.token};
+}
+
+bool BitwiseEqual(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() &&
+         std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// The engine loads the source and steps on it; DF11 and raw BF16 give
+// bitwise-identical logits and the same sampled token, at TP=1 and at TP=2;
+// TP=2 (the same model, split) agrees with TP=1 up to FP32 rounding.
+TEST_F(SyntheticSourceTest, EngineStepsAtTp1AndTp2AndDf11EqualsBf16) {
+  const WorldConfig world = World();
+  ASSERT_EQ(world.size, 2);
+  std::vector<StepOutput> tp1, tp2;
   for (bool df11 : {true, false}) {
     SCOPED_TRACE(df11 ? "df11" : "bf16");
-    SyntheticOptions options;
-    options.df11 = df11;
-    const auto source = Open(config, {}, options);
-    ASSERT_NE(source, nullptr);
-    EngineOptions eo;
-    eo.max_context = 64;
-    auto engine = LlamaEngine::Create(
-        config, *source, std::make_unique<CpuBackend>(WorldConfig{}, 1), eo);
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    ASSERT_TRUE((*engine)->AddSequence(1, 16).ok());
-    StepPlan plan;
-    SequenceStep item;
-    item.id = 1;
-    item.tokens = {1, 17, 200, 3, 99};
-    item.logits = LogitsWanted::kAll;
-    item.sample.sample = true;
-    item.sample.params = {.temperature = 0.9f, .top_k = 50, .seed = 7};
-    plan.items.push_back(item);
-    absl::StatusOr<std::vector<SequenceResult>> out = (*engine)->Step(plan);
-    ASSERT_TRUE(out.ok()) << out.status();
-    ASSERT_EQ((*out)[0].logits.size(), 5u * config.vocab_size);
-    for (float x : (*out)[0].logits) ASSERT_TRUE(std::isfinite(x));
-    logits.push_back((*out)[0].logits);
-    tokens.push_back((*out)[0].sampled.token);
+    absl::StatusOr<StepOutput> one = RunOneStep(WorldConfig{}, df11);
+    ASSERT_TRUE(one.ok()) << one.status();
+    absl::StatusOr<StepOutput> two = RunOneStep(world, df11);
+    ASSERT_TRUE(two.ok()) << two.status();
+    ASSERT_EQ(one->logits.size(), 5u * 256);
+    for (float x : one->logits) ASSERT_TRUE(std::isfinite(x));
+    EXPECT_GE(one->token, 0);
+    EXPECT_GE(two->token, 0);
+    tp1.push_back(*std::move(one));
+    tp2.push_back(*std::move(two));
   }
-  ASSERT_EQ(logits[0].size(), logits[1].size());
-  EXPECT_EQ(std::memcmp(logits[0].data(), logits[1].data(),
-                        logits[0].size() * sizeof(float)),
-            0);
-  EXPECT_EQ(tokens[0], tokens[1]);
-  EXPECT_GE(tokens[0], 0);
+  EXPECT_TRUE(BitwiseEqual(tp1[0].logits, tp1[1].logits));
+  EXPECT_EQ(tp1[0].token, tp1[1].token);
+  EXPECT_TRUE(BitwiseEqual(tp2[0].logits, tp2[1].logits));
+  EXPECT_EQ(tp2[0].token, tp2[1].token);
+  double max_abs = 0, max_logit = 0;
+  for (size_t i = 0; i < tp1[0].logits.size(); ++i) {
+    max_abs = std::max<double>(max_abs,
+                               std::fabs(tp1[0].logits[i] - tp2[0].logits[i]));
+    max_logit = std::max<double>(max_logit, std::fabs(tp1[0].logits[i]));
+  }
+  EXPECT_GT(max_logit, 0.1);
+  EXPECT_LT(max_abs, 1e-5 * std::max(1.0, max_logit)) << max_logit;
 }
 
 }  // namespace

@@ -5,12 +5,20 @@
 #include <utility>
 
 #include "gtest/gtest.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/engine/llama_engine.h"
 #include "loader/engine/synthetic_source.h"
 
 namespace df11 {
 namespace {
+
+// A CPU backend, made as every caller makes one (backend_factory.h).
+std::unique_ptr<Backend> CpuBackendFor(const WorldConfig& world) {
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      MakeBackendFactory(BackendKind::kCpu, {})(world);
+  EXPECT_TRUE(b.ok()) << b.status();
+  return b.ok() ? *std::move(b) : nullptr;
+}
 
 LlamaConfig Preset(const char* name) {
   absl::StatusOr<LlamaConfig> c = SyntheticLlamaConfig(name);
@@ -185,8 +193,8 @@ TEST(MemoryPlanTest, MatchesTheEngine) {
     eo.max_logit_rows = o.max_logit_rows;
     eo.max_context = o.max_context;
     eo.kv_capacity_tokens = 100;  // 7 blocks of 16
-    auto engine = LlamaEngine::Create(
-        config, **source, std::make_unique<CpuBackend>(WorldConfig{}, 1), eo);
+    auto engine =
+        LlamaEngine::Create(config, **source, CpuBackendFor(WorldConfig{}), eo);
     ASSERT_TRUE(engine.ok()) << engine.status();
     const EngineMemory m = (*engine)->memory();
     const ResidencyPlan& r =

@@ -6,12 +6,20 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/engine/llama_engine.h"
 #include "loader/engine/synthetic_source.h"
 
 namespace df11 {
 namespace {
+
+// A CPU backend, made as every caller makes one (backend_factory.h).
+std::unique_ptr<Backend> CpuBackendFor(const WorldConfig& world) {
+  absl::StatusOr<std::unique_ptr<Backend>> b =
+      MakeBackendFactory(BackendKind::kCpu, {})(world);
+  EXPECT_TRUE(b.ok()) << b.status();
+  return b.ok() ? *std::move(b) : nullptr;
+}
 
 StepPlan Prompt(SequenceId id) {
   StepPlan plan;
@@ -28,8 +36,8 @@ TEST(ProfilingBackendTest, SplitsAStepAndChangesNothing) {
   const LlamaConfig config = *SyntheticLlamaConfig("small", 2);
   auto source = OpenSyntheticWeightSource(config, {}, {});
   ASSERT_TRUE(source.ok()) << source.status();
-  auto wrapped = std::make_unique<ProfilingBackend>(
-      std::make_unique<CpuBackend>(WorldConfig{}, 1));
+  auto wrapped =
+      std::make_unique<ProfilingBackend>(CpuBackendFor(WorldConfig{}));
   ProfilingBackend* profiler = wrapped.get();
   EngineOptions options;
   options.max_context = 32;
