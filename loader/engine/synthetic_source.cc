@@ -1,5 +1,6 @@
 #include "loader/engine/synthetic_source.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -305,11 +306,8 @@ OpenSyntheticWeightSource(const LlamaConfig& config, const WorldConfig& world,
       EncodeOptions encode;
       encode.threads = threads;
       absl::StatusOr<EncodedTensor> encoded = EncodeBf16(values, encode);
-      if (!encoded.ok()) {
-        return absl::Status(encoded.status().code(),
-                            absl::StrCat("synthetic ", spec.name, ": ",
-                                         encoded.status().message()));
-      }
+      RETURN_IF_ERROR(
+          Annotate(encoded.status(), absl::StrCat("synthetic ", spec.name)));
       stored->encoded = *std::move(encoded);
     } else {
       stored->raw = std::move(values);
