@@ -33,6 +33,11 @@ int RunRun(const std::vector<std::string>& args);
 int RunGenerate(const std::vector<std::string>& args);
 int RunForward(const std::vector<std::string>& args);
 int RunLoadgen(const std::vector<std::string>& args);
+// The memory plan of one GPU for a config or preset (loader/plan).
+int RunPlan(const std::vector<std::string>& args);
+
+// Serving speed per weight residency and batch size, as a table and JSON.
+int RunBench(const std::vector<std::string>& args);
 
 // Encodes stdin to {"ids": [...]} with --tokenizer, or decodes with --decode.
 int RunTokenize(const std::vector<std::string>& args);

@@ -56,6 +56,15 @@ constexpr Command kCommands[] = {
      "[--prompt_tokens P] [--max_new M] [--json]  throughput and latency "
      "percentiles of a df11d server",
      df11::cli::RunLoadgen},
+    {"plan",
+     "plan (--config CONFIG_JSON | --preset NAME) --tp N --gpu_memory_gb G "
+     "[--max_batch_tokens T] [--json]  per-GPU memory plan and KV capacity",
+     df11::cli::RunPlan},
+    {"bench",
+     "bench --backend cpu|cuda (--model DIR | --synthetic PRESET) --batch "
+     "1,8,64 --prompt_tokens P [--modes df11,bf16,offload] [--json FILE]  "
+     "serving speed per weight residency",
+     df11::cli::RunBench},
     {"tokenize",
      "tokenize --tokenizer FILE [--decode]  text on stdin to {\"ids\": [...]} "
      "JSON, or ids back to text",

@@ -24,6 +24,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "loader/cli/commands.h"
+#include "loader/cli/common_flags.h"
 #include "loader/cli/grpc_client.h"
 #include "nlohmann/json.hpp"
 
@@ -33,7 +34,6 @@ ABSL_DECLARE_FLAG(bool, json);
 
 ABSL_FLAG(int, concurrency, 1, "loadgen: clients sending at once");
 ABSL_FLAG(double, duration, 10, "loadgen: seconds to send new requests");
-ABSL_FLAG(int, prompt_tokens, 32, "loadgen: prompt length in tokens");
 
 namespace df11::cli {
 namespace {
