@@ -165,7 +165,10 @@ class Gguf:
         except Exception as e:
             raise self.error(field, f"unreadable ({e})") from None
         if kind is not None and not isinstance(value, kind):
-            raise self.error(field, f"expected {kind.__name__}, got {value!r}")
+            names = [k.__name__ for k in
+                     (kind if isinstance(kind, tuple) else (kind,))]
+            raise self.error(field, f"expected {' or '.join(names)}, got "
+                             f"{value!r}")
         return value
 
     def positive_int(self, field, default=None):
