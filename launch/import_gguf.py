@@ -447,6 +447,8 @@ def convert(gguf_path, out_dir):
         "use_cache": True,
         "vocab_size": c["vocab_size"],
     }
+    if "unk" in ids:
+        config["unk_token_id"] = ids["unk"]  # as transformers carries it
     generation = {"bos_token_id": ids["bos"], "eos_token_id": ids["eos"]}
     if "pad" in ids:
         generation["pad_token_id"] = ids["pad"]
