@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The demo behind `./launch/df11 demo`: the codec on LLM-like and adversarial
 # tensors, then a whole checkpoint through synth -> compress (TP=2) ->
-# inspect -> verify -> decompress -> byte-identical check.
+# inspect -> verify -> decompress -> byte-identical check, then a real model
+# (SmolLM2-135M-Instruct, fetched by launch/fetch_model.sh): compress,
+# tensor-parallel generation from a text prompt, text out.
 set -euo pipefail
 df11=$1
 shift
+launch=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 work=$(mktemp -d /tmp/df11-demo.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -33,3 +36,23 @@ for f in "$work"/hf/*; do
   cmp "$f" "$work/back/$(basename "$f")"
 done
 echo "all $(ls "$work/hf" | wc -l) files of the decompressed checkpoint are byte-identical to the original"
+
+step "7. a real model: SmolLM2-135M-Instruct, compressed, text in, text out"
+model=$("$launch/fetch_model.sh" smollm2)
+# TP=2 where the heads, KV heads and FFN divide by 2, else TP=3 (SmolLM2:
+# 9 heads, 3 KV heads).
+tp=$(python3 - "$model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+sizes = [c["num_attention_heads"], c["num_key_value_heads"],
+         c["intermediate_size"], c["vocab_size"]]
+print(2 if all(s % 2 == 0 for s in sizes) else 3)
+PY
+)
+"$df11" compress "$model" "$work/smollm2" --tp="$tp" | tail -n 6
+prompt="The planets of the solar system are Mercury, Venus,"
+echo
+echo "TP=$tp, $tp MPI ranks, CPU backend, greedy; the prompt, then what the model writes:"
+printf '%s' "$prompt"
+"$launch/mpirun.sh" -np "$tp" "$df11" run --model "$work/smollm2" \
+  --prompt "$prompt" --max_new 32
