@@ -46,6 +46,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -338,6 +339,7 @@ def main():
         print(f"{min(p['margins_fp32']):.3f} {p['text']!r} -> "
               f"{p['continuation']!r}")
     print(json.dumps(golden["checks"], indent=1))
+    shutil.rmtree(work)  # the converted checkpoint (and the download)
 
 
 if __name__ == "__main__":
