@@ -24,11 +24,27 @@ absl::string_view BackendKindName(BackendKind kind);
 // kCpu.
 BackendKind DefaultBackendKind();
 
+// CUDA: where the weights live (docs/cuda_backend.md).
+enum class WeightResidencyMode {
+  kDf11,     // compressed on the device, decoded just in time per layer
+  kBf16,     // decoded once at load, BF16 resident on the device
+  kOffload,  // BF16 in pinned host memory, copied to the device per layer
+};
+// "df11", "bf16" or "offload"; InvalidArgument otherwise.
+absl::StatusOr<WeightResidencyMode> ParseWeightResidency(
+    absl::string_view name);
+
 struct BackendOptions {
   // CPU: threads for GEMMs, attention and decoding (per rank).
   int threads = 1;
-  // CUDA: the most device memory this rank may use; 0 means all of it.
+  // CUDA: the most device memory this rank may use, in GiB (2^30 bytes);
+  // 0 means all that is free.
   double gpu_memory_gb = 0;
+  WeightResidencyMode weights = WeightResidencyMode::kDf11;
+  // CUDA: replay decode steps as CUDA graphs.
+  bool cuda_graphs = true;
+  // CUDA: print each rank's memory plan to stderr once the weights are in.
+  bool print_memory_plan = true;
 };
 
 // A factory for OpenLlama. Creating a kCuda backend in a build without

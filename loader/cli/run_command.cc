@@ -36,7 +36,16 @@ ABSL_FLAG(int, top_k, 0, "run: sample from the k most likely (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass (1 = all)");
 ABSL_FLAG(uint64_t, sample_seed, 0, "run: sampling seed");
 ABSL_FLAG(bool, ignore_eos, false, "run: keep generating after an EOS id");
-ABSL_FLAG(std::string, backend, "cpu", "run: cpu or cuda");
+ABSL_FLAG(std::string, backend, "",
+          "run: cpu or cuda (default: cuda where this build has it and a GPU "
+          "is visible, else cpu)");
+ABSL_FLAG(double, gpu_memory_gb, 0,
+          "run: cuda: the most device memory each rank may use, in GiB (0: "
+          "all that is free)");
+ABSL_FLAG(std::string, weights, "df11",
+          "run: cuda: df11 (compressed, decoded just in time), bf16 (decoded "
+          "once, resident) or offload (BF16 in pinned host memory)");
+ABSL_FLAG(bool, cuda_graphs, true, "run: cuda: replay decode steps as graphs");
 ABSL_FLAG(bool, json, false, "run: print one JSON object");
 ABSL_FLAG(bool, logits, false,
           "run: with --json, include the prompt's last-position logits");
@@ -67,8 +76,10 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
   if (dir.empty()) return absl::InvalidArgumentError("--model is required");
   ASSIGN_OR_RETURN(std::vector<int32_t> prompt,
                    ParseTokens(absl::GetFlag(FLAGS_tokens)));
-  ASSIGN_OR_RETURN(BackendKind kind,
-                   ParseBackendKind(absl::GetFlag(FLAGS_backend)));
+  BackendKind kind = DefaultBackendKind();
+  if (!absl::GetFlag(FLAGS_backend).empty()) {
+    ASSIGN_OR_RETURN(kind, ParseBackendKind(absl::GetFlag(FLAGS_backend)));
+  }
   ASSIGN_OR_RETURN(LlamaConfig config, ReadLlamaConfig(dir + "/config.json"));
 
   GenerateOptions options;
@@ -91,6 +102,10 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world) {
 
   BackendOptions backend;
   backend.threads = std::max(1, Threads() / world.size);
+  backend.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
+  ASSIGN_OR_RETURN(backend.weights,
+                   ParseWeightResidency(absl::GetFlag(FLAGS_weights)));
+  backend.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   EngineOptions engine_options;
   engine_options.max_context = needed;
   engine_options.kv_capacity_tokens = needed;
@@ -109,7 +124,8 @@ int RunRun(const std::vector<std::string>& args) {
     std::fprintf(stderr,
                  "usage: df11 run --model DIR --tokens 1,2,3 [--max_new N] "
                  "[--temperature T --top_k K --top_p P --sample_seed S] "
-                 "[--json [--logits]]\n");
+                 "[--backend cpu|cuda --gpu_memory_gb G --weights "
+                 "df11|bf16|offload] [--json [--logits]]\n");
     return 2;
   }
   absl::StatusOr<std::unique_ptr<MpiSession>> session =
