@@ -13,6 +13,9 @@
 #include "absl/strings/str_format.h"
 #include "loader/backend/cpu/mpi_status.h"
 #include "loader/backend/cuda/paged_attention.h"
+#ifdef DF11_HAVE_FLASHINFER
+#include "loader/backend/cuda/flashinfer_decode.h"
+#endif
 #include "loader/backend/cuda/row_ops.h"
 #include "loader/backend/step_batch_check.h"
 #include "loader/base/status_macros.h"
@@ -105,7 +108,8 @@ CudaBackend::Meta CudaBackend::Views(uint8_t* base) const {
           reinterpret_cast<int32_t*>(base + o[4]),
           reinterpret_cast<int32_t*>(base + o[5]),
           reinterpret_cast<int32_t*>(base + o[6]),
-          reinterpret_cast<DeviceSampleRequest*>(base + o[7])};
+          reinterpret_cast<int32_t*>(base + o[7]),
+          reinterpret_cast<DeviceSampleRequest*>(base + o[8])};
 }
 
 uint16_t* CudaBackend::KvPool(bool v, int64_t layer) const {
@@ -164,21 +168,36 @@ absl::Status CudaBackend::Prepare(const BackendModel& model,
       CopyFromHost(sin.data(), sin.size() * sizeof(float), rope_sin_.data()));
 
   // Step metadata: fixed regions, so captured graphs keep their addresses.
+  // Padding rows of a decode step are sequences of their own (one spare
+  // block each), so there are at most max(sequences, rows) sequences.
   const uint64_t rows = limits.max_batch_tokens;
-  const uint64_t sizes[8] = {rows * 4,
+  const uint64_t seqs =
+      std::max<uint64_t>(limits.max_batch_sequences, limits.max_batch_tokens);
+  const uint64_t sizes[9] = {rows * 4,
                              rows * 4,
                              rows * 4,
                              rows * 4,
                              rows * 4,
-                             (limits.max_batch_sequences + 2) * 4ull,
-                             (limits.kv_blocks + 1) * 4ull,
+                             (seqs + 2) * 4,
+                             (limits.kv_blocks + rows + 1) * 4,
+                             (seqs + 1) * 4,
                              rows * sizeof(DeviceSampleRequest)};
   uint64_t end = 0;
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < 9; ++i) {
     meta_offsets_[i] = end;
     end = AlignUp(end + sizes[i], kAlign);
   }
-  meta_offsets_[8] = end;
+  meta_offsets_[9] = end;
+  {
+    std::vector<int32_t> index(2 * rows + 1, 0);
+    for (uint64_t r = 0; r < rows; ++r) index[r] = static_cast<int32_t>(r);
+    index[2 * rows] = static_cast<int32_t>(limits.max_context);
+    ASSIGN_OR_RETURN(
+        flashinfer_index_,
+        memory_->Allocate(index.size() * 4, DeviceUse::kWorkspace));
+    RETURN_IF_ERROR(
+        CopyFromHost(index.data(), index.size() * 4, flashinfer_index_.data()));
+  }
   ASSIGN_OR_RETURN(meta_device_, memory_->Allocate(end, DeviceUse::kWorkspace));
   ASSIGN_OR_RETURN(meta_host_, memory_->AllocatePinned(end));
 
@@ -267,6 +286,7 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   status_ = absl::OkStatus();
   needs_sort_ = false;
   any_sample_ = false;
+  decode_step_ = false;
   real_logit_rows_ = static_cast<int64_t>(batch.logit_rows.size());
   StepShape shape{batch.rows(), real_logit_rows_};
   if (!prepared_) {
@@ -310,13 +330,28 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
       h.row_seq[r] = static_cast<int32_t>(s);
     }
   }
-  for (int64_t r = rows; r < shape.rows; ++r) {
-    h.row_seq[r] = static_cast<int32_t>(seqs);  // the spare sequence
-  }
+  // Each padding row is a sequence of its own: one token, at position 0 of
+  // the spare block.
+  const int64_t pad = shape.rows - rows;
   std::copy(batch.kv_indptr.begin(), batch.kv_indptr.end(), h.kv_indptr);
-  h.kv_indptr[seqs + 1] = h.kv_indptr[seqs] + 1;
   std::copy(batch.kv_indices.begin(), batch.kv_indices.end(), h.kv_indices);
-  h.kv_indices[batch.kv_indices.size()] = spare_block;
+  std::copy(batch.kv_last_page_len.begin(), batch.kv_last_page_len.end(),
+            h.kv_last_page_len);
+  const int64_t indices = static_cast<int64_t>(batch.kv_indices.size());
+  for (int64_t j = 0; j < pad; ++j) {
+    h.row_seq[rows + j] = static_cast<int32_t>(seqs + j);
+    h.kv_indptr[seqs + j + 1] = static_cast<int32_t>(indices + j + 1);
+    h.kv_indices[indices + j] = spare_block;
+    h.kv_last_page_len[seqs + j] = 1;
+  }
+  decode_step_ = rows == seqs;
+  for (int64_t s = 0; s < seqs && decode_step_; ++s) {
+    const int64_t length =
+        (int64_t{batch.kv_indptr[s + 1]} - batch.kv_indptr[s] - 1) *
+            limits_.kv_block_tokens +
+        batch.kv_last_page_len[s];
+    decode_step_ = batch.positions[s] == length - 1;
+  }
   for (int64_t i = 0; i < shape.logit_rows; ++i) {
     // Padding logit rows read their own row (>= i: GatherRows may run in
     // place) and sample nothing.
@@ -350,8 +385,9 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   upload(d.kv_slots, h.kv_slots, shape.rows * 4);
   upload(d.row_seq, h.row_seq, shape.rows * 4);
   upload(d.logit_rows, h.logit_rows, shape.logit_rows * 4);
-  upload(d.kv_indptr, h.kv_indptr, (seqs + 2) * 4);
-  upload(d.kv_indices, h.kv_indices, (batch.kv_indices.size() + 1) * 4);
+  upload(d.kv_indptr, h.kv_indptr, (seqs + pad + 1) * 4);
+  upload(d.kv_indices, h.kv_indices, (batch.kv_indices.size() + pad) * 4);
+  upload(d.kv_last_page_len, h.kv_last_page_len, (seqs + pad) * 4);
   upload(d.requests, h.requests,
          shape.logit_rows * sizeof(DeviceSampleRequest));
   return shape;
@@ -364,7 +400,8 @@ void CudaBackend::Run(const StepShape& shape, bool capturable,
     body();
     return;
   }
-  const GraphKey key{shape.rows, shape.logit_rows, needs_sort_, any_sample_};
+  const GraphKey key{shape.rows, shape.logit_rows, needs_sort_, any_sample_,
+                     decode_step_};
   auto it = graphs_.find(key);
   if (it != graphs_.end()) {
     Fail(CUDA_STATUS(cudaGraphLaunch(it->second, stream_)));
@@ -472,6 +509,34 @@ void CudaBackend::Attention(const void* qkv, int64_t layer, int64_t rows,
                             void* out) {
   if (failed()) return;
   const Meta d = Views(meta_device_.as<uint8_t>());
+#ifdef DF11_HAVE_FLASHINFER
+  // FlashInfer's kernel pairs local query head h with kv head h / group.
+  if (options_.flashinfer_decode && decode_step_ &&
+      model_.q_heads == model_.kv_heads * model_.group &&
+      model_.q_head_offset == model_.kv_head_offset * model_.group &&
+      FlashInferDecodeSupports(model_.head_dim, model_.group)) {
+    const int64_t max_rows = limits_.max_batch_tokens;
+    FlashInferDecodeArgs f;
+    f.q = U16(qkv);
+    f.q_stride = model_.qkv_width();
+    f.rows = rows;
+    f.q_heads = model_.q_heads;
+    f.kv_heads = model_.kv_heads;
+    f.head_dim = model_.head_dim;
+    f.page_size = limits_.kv_block_tokens;
+    f.k_pages = KvPool(false, layer);
+    f.v_pages = KvPool(true, layer);
+    f.indptr = d.kv_indptr;
+    f.indices = d.kv_indices;
+    f.last_page_len = d.kv_last_page_len;
+    f.request_indices = flashinfer_index_.as<int32_t>();
+    f.tile_indices = flashinfer_index_.as<int32_t>() + max_rows;
+    f.chunk_size = flashinfer_index_.as<int32_t>() + 2 * max_rows;
+    f.out = U16(out);
+    Fail(LaunchFlashInferDecode(f, stream_));
+    return;
+  }
+#endif
   PagedAttentionArgs a;
   a.qkv = U16(qkv);
   a.qkv_width = model_.qkv_width();

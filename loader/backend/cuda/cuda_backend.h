@@ -52,6 +52,9 @@ struct CudaBackendOptions {
   bool cuda_graphs = true;
   // Print the memory plan to stderr after LoadWeights.
   bool print_memory_plan = true;
+  // Decode steps use FlashInfer's paged decode kernel where this build has
+  // it and the head shape is instantiated (docs/cuda_backend.md).
+  bool flashinfer_decode = true;
 };
 
 // The number of CUDA devices this process sees (0 without a driver).
@@ -125,9 +128,12 @@ class CudaBackend final : public Backend {
     int32_t* logit_rows;
     int32_t* kv_indptr;
     int32_t* kv_indices;
+    int32_t* kv_last_page_len;
     DeviceSampleRequest* requests;
   };
-  using GraphKey = std::tuple<int64_t, int64_t, bool, bool>;
+  // (rows, logit rows, sort, sample, decode step): what the issued ops depend
+  // on.
+  using GraphKey = std::tuple<int64_t, int64_t, bool, bool, bool>;
 
   CudaBackend(const WorldConfig& world, const CudaBackendOptions& options)
       : world_(world), options_(options) {}
@@ -152,7 +158,9 @@ class CudaBackend final : public Backend {
   int64_t layer_slots_ = 0;
   Buffer rope_cos_, rope_sin_;
   Buffer meta_device_, meta_host_;
-  uint64_t meta_offsets_[9] = {};
+  uint64_t meta_offsets_[10] = {};
+  // FlashInfer decode's fixed inputs: 0..rows-1, zeros, a chunk size.
+  Buffer flashinfer_index_;
   Buffer logit_rows_f32_;  // [max_logit_rows, vocab_size]
   Buffer sort_buffers_[5];
   SortWorkspace sort_;
@@ -163,6 +171,9 @@ class CudaBackend final : public Backend {
   int64_t real_logit_rows_ = 0;
   bool needs_sort_ = false;
   bool any_sample_ = false;
+  // Every row is the last token of its own sequence (a decode step): the
+  // FlashInfer decode kernel applies.
+  bool decode_step_ = false;
   std::map<GraphKey, cudaGraphExec_t> graphs_;
 };
 

@@ -32,11 +32,11 @@ golden_rc=$?
 
 memcheck_rc=skipped
 if [[ "${SANITIZE:-1}" == 1 ]]; then
-  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --error-exitcode 3 \
+  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_ops_test" --gtest_filter='*PagedAttention*:*Sample*:*Embed*:*RmsNorm*' \
     >"$OUT/sanitizer.log" 2>&1
   memcheck_rc=$?
-  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --error-exitcode 3 \
+  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_golden_test" --gtest_filter='*Bitwise*/0:*GreedyMatches*/0' \
     >>"$OUT/sanitizer.log" 2>&1
   memcheck_rc="$memcheck_rc,$?"
@@ -46,6 +46,9 @@ fi
 "$B/df11" run --model tests/engine/testdata/gqa_llama3 --tokens 95,27,219 \
   --max_new 8 >"$OUT/cli.log" 2>&1
 cli_rc=$?
+
+timeout 120 "$B/cuda_bench" --attention >"$OUT/attention.log" 2>&1
+attention_rc=$?
 
 bench_rc=skipped
 LAYERS=${BENCH_LAYERS:-8}
@@ -62,8 +65,13 @@ if [[ "$LAYERS" != 0 ]]; then
       dd if="$M/df11/rank-00.safetensors" of=/dev/null bs=64M iflag=direct 2>&1 | tail -1
   } >"$OUT/bench_setup.log" 2>&1
   timeout ${BENCH_S:-150} "$B/cuda_bench" --model "$M/df11" --batches 1,8,64 --steps 32 \
-    --weights df11,bf16,offload --json "$OUT/bench.json" >"$OUT/bench.log" 2>&1
+    --weights df11,bf16,offload --json /tmp/bench.json >"$OUT/bench.log" 2>&1
   bench_rc=$?
+  # The same without CUDA graphs: how launch-bound an eager step is.
+  echo "== without CUDA graphs" >>"$OUT/bench.log"
+  timeout ${BENCH_S:-150} "$B/cuda_bench" --model "$M/df11" --batches 1,64 \
+    --steps 16 --weights df11,bf16 --graphs=false >>"$OUT/bench.log" 2>&1
+  bench_rc="$bench_rc,$?"
 fi
 
 echo "== $(sed -n 2p "$OUT/gpu.txt") $(tail -1 "$OUT/gpu.txt") ($(($(date +%s) - T0)) s)"
@@ -75,7 +83,9 @@ echo "== memcheck rc $memcheck_rc"
 grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" 2>/dev/null
 echo "== cli rc $cli_rc"
 tail -12 "$OUT/cli.log"
+echo "== attention (decode rows; ours vs FlashInfer) rc $attention_rc"
+cat "$OUT/attention.log"
 echo "== bench rc $bench_rc"
 grep -E 'dd|copied|rank-00' "$OUT/bench_setup.log" 2>/dev/null | tail -6
-cat "$OUT/bench.log" 2>/dev/null | tail -30
+grep -E "tokens/s|loaded in|rror|without" "$OUT/bench.log" 2>/dev/null | tail -24
 exit 0
