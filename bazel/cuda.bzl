@@ -56,12 +56,17 @@ def cuda_library(name, srcs, hdrs = [], deps = [], textual_hdrs = [], nvcc_flags
         **kwargs
     )
 
-def cuda_cc_test(name, **kwargs):
-    """A cc_test that exists only where the toolkit does, tagged `gpu`."""
+def cuda_cc_test(name, needs_gpu = True, **kwargs):
+    """A cc_test that exists only where the toolkit does.
+
+    Tagged `gpu` (run only where a GPU is present) unless `needs_gpu` is
+    False: tests of host-only toolkit code, such as the error converters,
+    run wherever the toolkit is installed.
+    """
     if not CUDA_AVAILABLE:
         return
     tags = kwargs.pop("tags", [])
-    native.cc_test(name = name, tags = tags + ["gpu"], **kwargs)
+    native.cc_test(name = name, tags = tags + (["gpu"] if needs_gpu else []), **kwargs)
 
 def cuda_cc_library(name, **kwargs):
     """A cc_library of host code that uses CUDA; exists only with the toolkit."""

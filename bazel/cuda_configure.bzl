@@ -1,10 +1,11 @@
 """Detects the CUDA toolkit and exposes it as the repository @local_cuda.
 
 With /usr/local/cuda/bin/nvcc present, @local_cuda provides the toolkit's
-headers and libraries and `CUDA_AVAILABLE = True`. Without it, the repository
-still exists, `CUDA_AVAILABLE = False`, and every CUDA target is skipped by the
-`cuda_library` / `cuda_cc_test` macros, so a machine without the toolkit builds
-and tests everything else.
+headers and libraries (:headers, :cudart, :cublas with cuBLASLt, :nccl) and
+`CUDA_AVAILABLE = True`. Without it, the repository still exists,
+`CUDA_AVAILABLE = False`, and every CUDA target is skipped by the
+`cuda_library` / `cuda_cc_test` macros, so a machine without the toolkit
+builds and tests everything else.
 """
 
 _DEFAULT_CUDA_PATH = "/usr/local/cuda"
@@ -35,6 +36,15 @@ cc_library(
 cc_library(
     name = "cublas",
     linkopts = ["-L{path}/lib64", "-Wl,-rpath,{path}/lib64", "-lcublasLt", "-lcublas"],
+    deps = [":cudart"],
+)
+
+# NCCL: the toolkit here ships libnccl.so in lib64 (nccl.h in include). On
+# the GPU machine libnccl.so.2 lives in the Python site-packages
+# (nvidia/nccl/lib); launch/bundle.sh's env.sh puts that on LD_LIBRARY_PATH.
+cc_library(
+    name = "nccl",
+    linkopts = ["-L{path}/lib64", "-Wl,-rpath,{path}/lib64", "-lnccl"],
     deps = [":cudart"],
 )
 """.format(path = cuda_path))

@@ -14,43 +14,43 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "kernels/cuda_status.h"
+#include "absl/strings/str_format.h"
 #include "kernels/decode_df11.h"
 #include "kernels/device_encoded_tensor.h"
 #include "loader/base/parallel_for.h"
+#include "loader/base/status_macros.h"
 #include "loader/codec/encoder.h"
 #include "loader/codec/synthetic_weights.h"
+#include "loader/gpu/cublas_status.h"
+#include "loader/gpu/cuda_status.h"
 
 namespace df11 {
 namespace {
 
-#define CHECK_OK(expr)                                        \
-  do {                                                        \
-    const absl::Status check_status_ = (expr);                \
-    if (!check_status_.ok()) {                                \
-      std::fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, \
-                   check_status_.ToString().c_str());         \
-      std::exit(1);                                           \
-    }                                                         \
-  } while (false)
-#define CHECK_CUDA(expr) CHECK_OK(CudaStatus((expr), #expr))
-#define CHECK_CUBLAS(expr)                                                 \
-  do {                                                                     \
-    const cublasStatus_t s_ = (expr);                                      \
-    if (s_ != CUBLAS_STATUS_SUCCESS) {                                     \
-      std::fprintf(stderr, "%s:%d: cuBLAS error %d\n", __FILE__, __LINE__, \
-                   static_cast<int>(s_));                                  \
-      std::exit(1);                                                        \
-    }                                                                      \
-  } while (false)
+struct CudaFree {
+  void operator()(void* p) const { cudaFree(p); }
+};
+template <typename T>
+using DeviceArray = std::unique_ptr<T, CudaFree>;
+
+template <typename T>
+absl::StatusOr<DeviceArray<T>> DeviceAlloc(size_t bytes) {
+  void* p = nullptr;
+  RETURN_IF_ERROR(CUDA_STATUS(cudaMalloc(&p, bytes)));
+  return DeviceArray<T>(static_cast<T*>(p));
+}
 
 struct Matrix {
   std::string name;
@@ -98,32 +98,35 @@ std::vector<uint16_t> Weights(size_t n, double stddev, uint64_t seed) {
 
 class Timer {
  public:
-  explicit Timer(int runs) : runs_(runs) {
-    CHECK_CUDA(cudaDeviceGetAttribute(&l2_bytes_, cudaDevAttrL2CacheSize, 0));
-    flush_bytes_ = std::max<size_t>(size_t{4} * l2_bytes_, 256u << 20);
-    CHECK_CUDA(cudaMalloc(&flush_, flush_bytes_));
-    CHECK_CUDA(cudaEventCreate(&start_));
-    CHECK_CUDA(cudaEventCreate(&stop_));
+  static absl::StatusOr<std::unique_ptr<Timer>> Create(int runs) {
+    std::unique_ptr<Timer> t(new Timer(runs));
+    RETURN_IF_ERROR(CUDA_STATUS(
+        cudaDeviceGetAttribute(&t->l2_bytes_, cudaDevAttrL2CacheSize, 0)));
+    t->flush_bytes_ = std::max<size_t>(size_t{4} * t->l2_bytes_, 256u << 20);
+    ASSIGN_OR_RETURN(t->flush_, DeviceAlloc<void>(t->flush_bytes_));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->start_)));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->stop_)));
+    return t;
   }
   ~Timer() {
-    cudaFree(flush_);
-    cudaEventDestroy(start_);
-    cudaEventDestroy(stop_);
+    if (start_ != nullptr) cudaEventDestroy(start_);
+    if (stop_ != nullptr) cudaEventDestroy(stop_);
   }
 
   // Median milliseconds of fn() over the runs, L2 flushed before each.
-  double MedianMs(const std::function<void()>& fn) {
-    fn();  // warm-up
-    CHECK_CUDA(cudaDeviceSynchronize());
+  absl::StatusOr<double> MedianMs(const std::function<absl::Status()>& fn) {
+    RETURN_IF_ERROR(fn());  // warm-up
+    RETURN_IF_ERROR(CUDA_STATUS(cudaDeviceSynchronize()));
     std::vector<float> ms;
     for (int r = 0; r < runs_; ++r) {
-      CHECK_CUDA(cudaMemsetAsync(flush_, r & 0xFF, flush_bytes_));
-      CHECK_CUDA(cudaEventRecord(start_));
-      fn();
-      CHECK_CUDA(cudaEventRecord(stop_));
-      CHECK_CUDA(cudaEventSynchronize(stop_));
+      RETURN_IF_ERROR(
+          CUDA_STATUS(cudaMemsetAsync(flush_.get(), r & 0xFF, flush_bytes_)));
+      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(start_)));
+      RETURN_IF_ERROR(fn());
+      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(stop_)));
+      RETURN_IF_ERROR(CUDA_STATUS(cudaEventSynchronize(stop_)));
       float t = 0;
-      CHECK_CUDA(cudaEventElapsedTime(&t, start_, stop_));
+      RETURN_IF_ERROR(CUDA_STATUS(cudaEventElapsedTime(&t, start_, stop_)));
       ms.push_back(t);
     }
     std::sort(ms.begin(), ms.end());
@@ -133,11 +136,13 @@ class Timer {
   int l2_bytes() const { return l2_bytes_; }
 
  private:
+  explicit Timer(int runs) : runs_(runs) {}
   int runs_;
   int l2_bytes_ = 0;
   size_t flush_bytes_ = 0;
-  void* flush_ = nullptr;
-  cudaEvent_t start_, stop_;
+  DeviceArray<void> flush_;
+  cudaEvent_t start_ = nullptr;
+  cudaEvent_t stop_ = nullptr;
 };
 
 struct Prepared {
@@ -146,117 +151,119 @@ struct Prepared {
   std::vector<uint16_t> values;
   DeviceEncodedTensor device;
   uint64_t payload_bytes;  // as stored: stream, sign/mantissa, index
-  uint16_t* out = nullptr;
+  DeviceArray<uint16_t> out;
 };
 
-Prepared Prepare(const Matrix& m, uint64_t seed) {
+absl::StatusOr<Prepared> Prepare(const Matrix& m, uint64_t seed) {
   const uint64_t n = uint64_t{m.rows} * m.cols;
   // std from 0.006 to 0.02 across matrices.
   const double stddev = 0.006 + 0.014 * static_cast<double>(seed % 8) / 7;
   std::vector<uint16_t> values = Weights(n, stddev, seed);
   EncodeOptions options;
   options.threads = HardwareThreads();
-  absl::StatusOr<EncodedTensor> t = EncodeBf16(values, options);
-  CHECK_OK(t.status());
-  absl::StatusOr<DeviceEncodedTensor> d = DeviceEncodedTensor::Upload(*t);
-  CHECK_OK(d.status());
-  Prepared p{m, n, std::move(values), *std::move(d), t->PayloadBytes()};
-  CHECK_CUDA(cudaMalloc(&p.out, n * 2));
-  return p;
+  ASSIGN_OR_RETURN(EncodedTensor t, EncodeBf16(values, options));
+  ASSIGN_OR_RETURN(DeviceEncodedTensor d, DeviceEncodedTensor::Upload(t));
+  ASSIGN_OR_RETURN(DeviceArray<uint16_t> out, DeviceAlloc<uint16_t>(n * 2));
+  return Prepared{
+      m, n, std::move(values), std::move(d), t.PayloadBytes(), std::move(out)};
 }
 
 // Poisons the outputs, decodes, and checks every element and the flags.
-void CheckBitExact(const std::vector<Prepared*>& ps,
-                   const std::function<void(uint32_t*)>& decode) {
-  uint32_t* flags = nullptr;
-  CHECK_CUDA(cudaMalloc(&flags, 4));
-  CHECK_CUDA(cudaMemset(flags, 0, 4));
-  for (Prepared* p : ps) CHECK_CUDA(cudaMemset(p->out, 0xA5, p->n * 2));
-  decode(flags);
-  CHECK_CUDA(cudaDeviceSynchronize());
+absl::Status CheckBitExact(
+    const std::vector<Prepared*>& ps,
+    const std::function<absl::Status(uint32_t*)>& decode) {
+  ASSIGN_OR_RETURN(DeviceArray<uint32_t> flags, DeviceAlloc<uint32_t>(4));
+  RETURN_IF_ERROR(CUDA_STATUS(cudaMemset(flags.get(), 0, 4)));
+  for (Prepared* p : ps) {
+    RETURN_IF_ERROR(CUDA_STATUS(cudaMemset(p->out.get(), 0xA5, p->n * 2)));
+  }
+  RETURN_IF_ERROR(decode(flags.get()));
+  RETURN_IF_ERROR(CUDA_STATUS(cudaDeviceSynchronize()));
   uint32_t host_flags = 0;
-  CHECK_CUDA(cudaMemcpy(&host_flags, flags, 4, cudaMemcpyDeviceToHost));
-  cudaFree(flags);
+  RETURN_IF_ERROR(CUDA_STATUS(
+      cudaMemcpy(&host_flags, flags.get(), 4, cudaMemcpyDeviceToHost)));
   if (host_flags != 0) {
-    std::fprintf(stderr, "decode reported error flags %u\n", host_flags);
-    std::exit(1);
+    return absl::InternalError(
+        absl::StrCat("decode reported error flags ", host_flags));
   }
   for (Prepared* p : ps) {
     std::vector<uint16_t> got(p->n);
-    CHECK_CUDA(
-        cudaMemcpy(got.data(), p->out, p->n * 2, cudaMemcpyDeviceToHost));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaMemcpy(got.data(), p->out.get(), p->n * 2,
+                                           cudaMemcpyDeviceToHost)));
     if (got != p->values) {
       size_t i = 0;
       while (got[i] == p->values[i]) ++i;
-      std::fprintf(stderr, "%s: element %zu is 0x%04x, want 0x%04x\n",
-                   p->m.name.c_str(), i, got[i], p->values[i]);
-      std::exit(1);
+      return absl::InternalError(
+          absl::StrFormat("%s: element %zu is 0x%04x, want 0x%04x", p->m.name,
+                          i, got[i], p->values[i]));
     }
   }
+  return absl::OkStatus();
 }
 
 // cuBLAS y = W x for one token; W is [rows, cols] row-major BF16.
 class Gemv {
  public:
-  Gemv() {
-    CHECK_CUBLAS(cublasCreate(&handle_));
-    CHECK_CUDA(cudaMalloc(&x_, kMaxCols * 2));
-    CHECK_CUDA(cudaMalloc(&y_, kMaxRows * 2));
+  static absl::StatusOr<std::unique_ptr<Gemv>> Create() {
+    std::unique_ptr<Gemv> g(new Gemv());
+    RETURN_IF_ERROR(CUBLAS_STATUS(cublasCreate(&g->handle_)));
+    ASSIGN_OR_RETURN(g->x_, DeviceAlloc<void>(kMaxCols * 2));
+    ASSIGN_OR_RETURN(g->y_, DeviceAlloc<void>(kMaxRows * 2));
     const std::vector<uint16_t> x = Weights(kMaxCols, 1.0, 77);
-    CHECK_CUDA(cudaMemcpy(x_, x.data(), kMaxCols * 2, cudaMemcpyHostToDevice));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaMemcpy(g->x_.get(), x.data(), kMaxCols * 2,
+                                           cudaMemcpyHostToDevice)));
+    return g;
   }
   ~Gemv() {
-    cublasDestroy(handle_);
-    cudaFree(x_);
-    cudaFree(y_);
+    if (handle_ != nullptr) cublasDestroy(handle_);
   }
-  void Run(const uint16_t* w, size_t rows, size_t cols) {
+  absl::Status Run(const uint16_t* w, size_t rows, size_t cols) {
     const float alpha = 1, beta = 0;
     // Column-major view: W^T is [cols, rows] with leading dimension cols.
-    CHECK_CUBLAS(cublasGemmEx(
+    return CUBLAS_STATUS(cublasGemmEx(
         handle_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(rows), 1,
         static_cast<int>(cols), &alpha, w, CUDA_R_16BF, static_cast<int>(cols),
-        x_, CUDA_R_16BF, static_cast<int>(cols), &beta, y_, CUDA_R_16BF,
-        static_cast<int>(rows), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        x_.get(), CUDA_R_16BF, static_cast<int>(cols), &beta, y_.get(),
+        CUDA_R_16BF, static_cast<int>(rows), CUBLAS_COMPUTE_32F,
+        CUBLAS_GEMM_DEFAULT));
   }
 
  private:
+  Gemv() = default;
   static constexpr size_t kMaxRows = 65536, kMaxCols = 65536;
-  cublasHandle_t handle_;
-  void* x_ = nullptr;
-  void* y_ = nullptr;
+  cublasHandle_t handle_ = nullptr;
+  DeviceArray<void> x_;
+  DeviceArray<void> y_;
 };
 
-int Main(int argc, char** argv) {
+struct Options {
   int runs = 30;
   std::string json_path = "decode_bench.json";
   std::string only;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a.rfind("--runs=", 0) == 0) runs = std::atoi(a.c_str() + 7);
-    if (a.rfind("--json=", 0) == 0) json_path = a.substr(7);
-    if (a.rfind("--case=", 0) == 0) only = a.substr(7);
-  }
+};
+
+absl::Status Run(const Options& options) {
   cudaDeviceProp prop;
-  CHECK_CUDA(cudaGetDeviceProperties(&prop, 0));
-  Timer timer(runs);
-  Gemv gemv;
+  RETURN_IF_ERROR(CUDA_STATUS(cudaGetDeviceProperties(&prop, 0)));
+  ASSIGN_OR_RETURN(std::unique_ptr<Timer> timer, Timer::Create(options.runs));
+  ASSIGN_OR_RETURN(std::unique_ptr<Gemv> gemv, Gemv::Create());
 
   // Copy bandwidth, counting bytes read and written.
   const size_t copy_bytes = size_t{1} << 30;
-  void *a = nullptr, *b = nullptr;
-  CHECK_CUDA(cudaMalloc(&a, copy_bytes));
-  CHECK_CUDA(cudaMalloc(&b, copy_bytes));
-  CHECK_CUDA(cudaMemset(a, 0x3C, copy_bytes));
-  const double copy_ms = timer.MedianMs([&] {
-    CHECK_CUDA(cudaMemcpyAsync(b, a, copy_bytes, cudaMemcpyDeviceToDevice));
-  });
-  cudaFree(a);
-  cudaFree(b);
+  double copy_ms = 0;
+  {
+    ASSIGN_OR_RETURN(DeviceArray<void> a, DeviceAlloc<void>(copy_bytes));
+    ASSIGN_OR_RETURN(DeviceArray<void> b, DeviceAlloc<void>(copy_bytes));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaMemset(a.get(), 0x3C, copy_bytes)));
+    ASSIGN_OR_RETURN(copy_ms, timer->MedianMs([&] {
+      return CUDA_STATUS(cudaMemcpyAsync(b.get(), a.get(), copy_bytes,
+                                         cudaMemcpyDeviceToDevice));
+    }));
+  }
   const double copy_gbs = 2.0 * copy_bytes / copy_ms / 1e6;
   std::printf("device: %s, %d SMs, L2 %d MB; runs %d, median, L2 flushed\n",
-              prop.name, prop.multiProcessorCount, timer.l2_bytes() >> 20,
-              runs);
+              prop.name, prop.multiProcessorCount, timer->l2_bytes() >> 20,
+              options.runs);
   std::printf("device-to-device copy: %.0f GB/s (read + write)\n\n", copy_gbs);
   std::printf("%-22s %11s %9s %9s %9s %8s %6s %9s %8s %s\n", "case", "elements",
               "ms", "Gelem/s", "outGB/s", "roofline", "bits/w", "gemv_ms",
@@ -264,13 +271,16 @@ int Main(int argc, char** argv) {
 
   std::string json =
       absl::StrCat("{\"device\": \"", prop.name, "\", \"copy_gbs\": ", copy_gbs,
-                   ", \"runs\": ", runs, ", \"cases\": [");
+                   ", \"runs\": ", options.runs, ", \"cases\": [");
   uint64_t seed = 1;
   bool first = true;
   for (const Case& c : Cases()) {
-    if (c.name.find(only) == std::string::npos) continue;
+    if (c.name.find(options.only) == std::string::npos) continue;
     std::vector<Prepared> ps;
-    for (const Matrix& m : c.matrices) ps.push_back(Prepare(m, seed++));
+    for (const Matrix& m : c.matrices) {
+      ASSIGN_OR_RETURN(Prepared p, Prepare(m, seed++));
+      ps.push_back(std::move(p));
+    }
     std::vector<Prepared*> all;
     std::vector<Df11DeviceTensor> views;
     std::vector<uint16_t*> outs;
@@ -278,24 +288,28 @@ int Main(int argc, char** argv) {
     for (Prepared& p : ps) {
       all.push_back(&p);
       views.push_back(p.device.view());
-      outs.push_back(p.out);
+      outs.push_back(p.out.get());
       n += p.n;
       bytes += p.payload_bytes;
     }
     const auto batched = [&](uint32_t* flags) {
-      CHECK_OK(DecodeDf11Batched(views.data(), outs.data(),
-                                 static_cast<int>(views.size()), flags,
-                                 nullptr));
+      return DecodeDf11Batched(views.data(), outs.data(),
+                               static_cast<int>(views.size()), flags, nullptr);
     };
-    CheckBitExact(all, batched);
-    const double ms = timer.MedianMs([&] { batched(nullptr); });
+    RETURN_IF_ERROR(Annotate(CheckBitExact(all, batched), c.name));
+    ASSIGN_OR_RETURN(const double ms,
+                     timer->MedianMs([&] { return batched(nullptr); }));
     double gemv_ms = 0, parts_ms = 0;
     for (Prepared& p : ps) {
-      gemv_ms += timer.MedianMs([&] { gemv.Run(p.out, p.m.rows, p.m.cols); });
+      ASSIGN_OR_RETURN(const double g, timer->MedianMs([&] {
+        return gemv->Run(p.out.get(), p.m.rows, p.m.cols);
+      }));
+      gemv_ms += g;
       if (ps.size() > 1) {
-        parts_ms += timer.MedianMs([&] {
-          CHECK_OK(DecodeDf11(p.device.view(), p.out, nullptr, nullptr));
-        });
+        ASSIGN_OR_RETURN(const double part, timer->MedianMs([&] {
+          return DecodeDf11(p.device.view(), p.out.get(), nullptr, nullptr);
+        }));
+        parts_ms += part;
       }
     }
     const double gelems = n / ms / 1e6;
@@ -317,17 +331,32 @@ int Main(int argc, char** argv) {
                     ", \"roofline\": ", roofline, ", \"gemv_ms\": ", gemv_ms,
                     ", \"sum_of_parts_ms\": ", parts_ms, "}");
     first = false;
-    for (Prepared& p : ps) cudaFree(p.out);
   }
   json += "]}\n";
-  if (FILE* f = std::fopen(json_path.c_str(), "w")) {
-    std::fputs(json.c_str(), f);
-    std::fclose(f);
+  FILE* f = std::fopen(options.json_path.c_str(), "w");
+  if (f == nullptr) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("open ", options.json_path));
   }
-  return 0;
+  std::fputs(json.c_str(), f);
+  std::fclose(f);
+  return absl::OkStatus();
 }
 
 }  // namespace
 }  // namespace df11
 
-int main(int argc, char** argv) { return df11::Main(argc, argv); }
+int main(int argc, char** argv) {
+  df11::Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--runs=", 0) == 0) options.runs = std::atoi(a.c_str() + 7);
+    if (a.rfind("--json=", 0) == 0) options.json_path = a.substr(7);
+    if (a.rfind("--case=", 0) == 0) options.only = a.substr(7);
+  }
+  const absl::Status status = df11::Run(options);
+  if (!status.ok()) {
+    std::fprintf(stderr, "decode_bench: %s\n", status.ToString().c_str());
+    return 1;
+  }
+  return 0;
+}

@@ -22,9 +22,9 @@
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
-#include "kernels/cuda_status.h"
 #include "kernels/decode_df11.h"
 #include "loader/base/status_macros.h"
+#include "loader/gpu/cuda_status.h"
 
 namespace df11 {
 namespace {
@@ -551,7 +551,7 @@ absl::Status Launch(const BatchArgs& args, uint32_t blocks,
   if (blocks == 0) return absl::OkStatus();
   static_assert(sizeof(SharedStorage) <= 48 * 1024, "needs an opt-in");
   DecodeDf11Kernel<<<blocks, kThreads, sizeof(SharedStorage), stream>>>(args);
-  return CudaStatus(cudaGetLastError(), "DecodeDf11Kernel launch");
+  return Annotate(CUDA_STATUS(cudaGetLastError()), "DecodeDf11Kernel launch");
 }
 
 }  // namespace

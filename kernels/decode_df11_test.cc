@@ -16,26 +16,12 @@
 #include "loader/codec/decoder.h"
 #include "loader/codec/encoder.h"
 #include "loader/codec/synthetic_weights.h"
+#include "loader/gpu/gpu_test_util.h"
 
 namespace df11 {
 namespace {
 
 constexpr size_t kGuard = 64;  // poisoned elements on each side of an output
-
-bool HaveGpu() {
-  int n = 0;
-  return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
-}
-
-#define SKIP_WITHOUT_GPU()                                                  \
-  do {                                                                      \
-    if (!HaveGpu()) {                                                       \
-      std::printf(                                                          \
-          "NOTICE: no CUDA GPU found; skipping %s\n",                       \
-          ::testing::UnitTest::GetInstance()->current_test_info()->name()); \
-      GTEST_SKIP() << "no CUDA GPU";                                        \
-    }                                                                       \
-  } while (false)
 
 // A zeroed device word for the kernel's error flags.
 class ErrorFlags {

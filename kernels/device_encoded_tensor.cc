@@ -4,9 +4,9 @@
 
 #include <vector>
 
-#include "kernels/cuda_status.h"
 #include "loader/base/status_macros.h"
 #include "loader/codec/huffman_code.h"
+#include "loader/gpu/cuda_status.h"
 
 namespace df11 {
 
@@ -22,10 +22,10 @@ namespace {
 absl::StatusOr<void*> Copy(const void* host, size_t bytes) {
   void* device = nullptr;
   // At least one byte, so that empty arrays still get a distinct pointer.
-  RETURN_IF_CUDA_ERROR(cudaMalloc(&device, bytes > 0 ? bytes : 1));
+  RETURN_IF_ERROR(CUDA_STATUS(cudaMalloc(&device, bytes > 0 ? bytes : 1)));
   if (bytes > 0) {
-    const absl::Status s = CudaStatus(
-        cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice), "cudaMemcpy");
+    const absl::Status s =
+        CUDA_STATUS(cudaMemcpy(device, host, bytes, cudaMemcpyHostToDevice));
     if (!s.ok()) {
       cudaFree(device);
       return s;

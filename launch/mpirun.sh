@@ -13,6 +13,14 @@
 #   btl_vader_single_copy_mechanism none
 #                         CMA single-copy needs ptrace rights that
 #                         containers withhold
+#   orte_tmpdir_base, btl_vader_backing_directory
+#                         a private directory per job (under /dev/shm,
+#                         removed at exit) for Open MPI's session files and
+#                         shared-memory segments. Their default names derive
+#                         from mpirun's PID, which repeats across Bazel's
+#                         sandboxes (each has its own PID namespace), so
+#                         concurrent tests would otherwise share segments
+#                         and crash or hang.
 # Extra mpirun flags can be given in DF11_MPIRUN_FLAGS (e.g. a hostfile).
 set -euo pipefail
 
@@ -30,11 +38,18 @@ command -v mpirun >/dev/null || {
   exit 1
 }
 
+shm_base=/dev/shm
+[[ -d $shm_base && -w $shm_base ]] || shm_base=/tmp
+job_dir=$(mktemp -d "$shm_base/df11-mpi.XXXXXX")
+trap 'rm -rf "$job_dir"' EXIT
+
 flags=(-np "$np" --oversubscribe --bind-to none
-  --mca btl self,vader --mca btl_vader_single_copy_mechanism none)
+  --mca btl self,vader --mca btl_vader_single_copy_mechanism none
+  --mca orte_tmpdir_base "$job_dir"
+  --mca btl_vader_backing_directory "$job_dir")
 if [[ $(id -u) -eq 0 ]]; then
   flags+=(--allow-run-as-root)
 fi
 # shellcheck disable=SC2206
 flags+=(${DF11_MPIRUN_FLAGS:-})
-exec mpirun "${flags[@]}" "$@"
+mpirun "${flags[@]}" "$@"

@@ -21,9 +21,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "loader/base/parallel_for.h"
+#include "loader/base/status_macros.h"
 #include "loader/codec/decoder.h"
 #include "loader/codec/encoder.h"
 #include "loader/codec/exponent_histogram.h"
@@ -59,30 +62,46 @@ TensorSet SyntheticLayer(int hidden, int ffn) {
   return set;
 }
 
-TensorSet ReadBf16Dir(const std::string& dir) {
+absl::StatusOr<TensorSet> ReadBf16Dir(const std::string& dir) {
   TensorSet set{"real: " + dir, {}};
   std::vector<std::filesystem::path> files;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() == ".bf16") files.push_back(entry.path());
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(dir, error), end;
+       !error && it != end; it.increment(error)) {
+    if (it->path().extension() == ".bf16") files.push_back(it->path());
+  }
+  if (error) {
+    return absl::NotFoundError(absl::StrCat(dir, ": ", error.message()));
   }
   std::sort(files.begin(), files.end());
   for (const auto& path : files) {
     std::ifstream in(path, std::ios::binary);
-    const size_t bytes = std::filesystem::file_size(path);
+    const uintmax_t bytes = std::filesystem::file_size(path, error);
+    if (error || !in) {
+      return absl::NotFoundError(
+          absl::StrCat(path.string(), ": cannot read: ", error.message()));
+    }
     Tensor t{path.stem().string(), std::vector<uint16_t>(bytes / 2)};
     in.read(reinterpret_cast<char*>(t.values.data()), bytes / 2 * 2);
+    if (!in) {
+      return absl::DataLossError(absl::StrCat(path.string(), ": short read"));
+    }
     // Tiny tensors (biases, norms) are stored raw by the model format.
-    if (in && t.values.size() >= 4096) set.tensors.push_back(std::move(t));
+    if (t.values.size() >= 4096) set.tensors.push_back(std::move(t));
+  }
+  if (set.tensors.empty()) {
+    return absl::NotFoundError(absl::StrCat("no .bf16 tensors in ", dir));
   }
   return set;
 }
 
+// Median seconds of f() over `repeats` runs; f's first error stops it.
 template <typename F>
-double MedianSeconds(int repeats, F&& f) {
+absl::StatusOr<double> MedianSeconds(int repeats, F&& f) {
   std::vector<double> times;
   for (int r = 0; r < repeats; ++r) {
     const auto start = std::chrono::steady_clock::now();
-    f();
+    RETURN_IF_ERROR(f());
     times.push_back(
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
             .count());
@@ -100,7 +119,7 @@ struct Result {
   int threads = 1;
 };
 
-Result Measure(const TensorSet& set, int threads, int repeats) {
+absl::StatusOr<Result> Measure(const TensorSet& set, int threads, int repeats) {
   Result r;
   r.set = set.name;
   r.threads = threads;
@@ -112,19 +131,14 @@ Result Measure(const TensorSet& set, int threads, int repeats) {
     AddHistogram(histograms.back(), shared);
     EncodeOptions options;
     options.threads = threads;
-    auto e = EncodeBf16(t.values, options);
-    if (!e.ok()) {
-      std::fprintf(stderr, "%s: %s\n", t.name.c_str(),
-                   e.status().ToString().c_str());
-      std::exit(1);
-    }
+    absl::StatusOr<EncodedTensor> e = EncodeBf16(t.values, options);
+    RETURN_IF_ERROR(Annotate(e.status(), t.name));
     std::vector<uint16_t> decoded(t.values.size(), 0xFFFF);
-    const absl::Status s =
-        DecodeBf16(e->view(), absl::MakeSpan(decoded), threads);
-    if (!s.ok() || decoded != t.values) {
-      std::fprintf(stderr, "%s: round trip is not bit-exact: %s\n",
-                   t.name.c_str(), s.ToString().c_str());
-      std::exit(1);
+    RETURN_IF_ERROR(Annotate(
+        DecodeBf16(e->view(), absl::MakeSpan(decoded), threads), t.name));
+    if (decoded != t.values) {
+      return absl::InternalError(
+          absl::StrCat(t.name, ": round trip is not bit-exact"));
     }
     const uint64_t n = t.values.size();
     r.elements += n;
@@ -133,36 +147,47 @@ Result Measure(const TensorSet& set, int threads, int repeats) {
     // stream padding to the chunk and the extra chunk, the 256-byte table.
     r.index_bits += (e->PayloadBytes() - n) * 8.0 - e->stream_bits + 256 * 8;
     r.entropy_bits += ExponentEntropy(histograms.back()) * n;
-    r.unlimited_code_bits +=
-        CodedBits(histograms.back(), *BuildCodeLengths(histograms.back(), 40));
+    ASSIGN_OR_RETURN(const CodeLengths unlimited,
+                     BuildCodeLengths(histograms.back(), 40));
+    r.unlimited_code_bits += CodedBits(histograms.back(), unlimited);
     encoded.push_back(*std::move(e));
   }
-  const CodeLengths shared_code = *BuildCodeLengths(shared, kMaxCodeLength);
+  ASSIGN_OR_RETURN(const CodeLengths shared_code,
+                   BuildCodeLengths(shared, kMaxCodeLength));
   for (const ExponentHistogram& h : histograms) {
     r.shared_code_bits += CodedBits(h, shared_code);
   }
 
   const double mb = r.elements * 2 / 1e6;
-  auto encode_all = [&](int t) {
+  auto encode_all = [&](int t) -> absl::Status {
     EncodeOptions options;
     options.threads = t;
     for (const Tensor& tensor : set.tensors) {
-      if (!EncodeBf16(tensor.values, options).ok()) std::exit(1);
+      RETURN_IF_ERROR(EncodeBf16(tensor.values, options).status());
     }
+    return absl::OkStatus();
   };
   std::vector<std::vector<uint16_t>> outputs;
   for (const Tensor& t : set.tensors) outputs.emplace_back(t.values.size());
-  auto decode_all = [&](int t) {
+  auto decode_all = [&](int t) -> absl::Status {
     for (size_t i = 0; i < encoded.size(); ++i) {
-      if (!DecodeBf16(encoded[i].view(), absl::MakeSpan(outputs[i]), t).ok()) {
-        std::exit(1);
-      }
+      RETURN_IF_ERROR(
+          DecodeBf16(encoded[i].view(), absl::MakeSpan(outputs[i]), t));
     }
+    return absl::OkStatus();
   };
-  r.encode_1t = mb / MedianSeconds(repeats, [&] { encode_all(1); });
-  r.encode_nt = mb / MedianSeconds(repeats, [&] { encode_all(threads); });
-  r.decode_1t = mb / MedianSeconds(repeats, [&] { decode_all(1); });
-  r.decode_nt = mb / MedianSeconds(repeats, [&] { decode_all(threads); });
+  ASSIGN_OR_RETURN(const double encode_1t,
+                   MedianSeconds(repeats, [&] { return encode_all(1); }));
+  ASSIGN_OR_RETURN(const double encode_nt,
+                   MedianSeconds(repeats, [&] { return encode_all(threads); }));
+  ASSIGN_OR_RETURN(const double decode_1t,
+                   MedianSeconds(repeats, [&] { return decode_all(1); }));
+  ASSIGN_OR_RETURN(const double decode_nt,
+                   MedianSeconds(repeats, [&] { return decode_all(threads); }));
+  r.encode_1t = mb / encode_1t;
+  r.encode_nt = mb / encode_nt;
+  r.decode_1t = mb / decode_1t;
+  r.decode_nt = mb / decode_nt;
   return r;
 }
 
@@ -216,32 +241,42 @@ std::string Json(const std::vector<Result>& results) {
   return out + "]\n";
 }
 
+absl::Status Run(int threads) {
+  std::vector<TensorSet> sets;
+  sets.push_back(
+      SyntheticLayer(absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_ffn)));
+  if (!absl::GetFlag(FLAGS_bf16_dir).empty()) {
+    ASSIGN_OR_RETURN(TensorSet set, ReadBf16Dir(absl::GetFlag(FLAGS_bf16_dir)));
+    sets.push_back(std::move(set));
+  }
+  std::vector<Result> results;
+  for (const TensorSet& set : sets) {
+    ASSIGN_OR_RETURN(Result r,
+                     Measure(set, threads, absl::GetFlag(FLAGS_repeats)));
+    results.push_back(std::move(r));
+    Print(results.back());
+  }
+  const std::string json_out = absl::GetFlag(FLAGS_json_out);
+  if (!json_out.empty()) {
+    std::ofstream out(json_out);
+    out << Json(results);
+    if (!out)
+      return absl::InternalError(absl::StrCat(json_out, ": write failed"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 }  // namespace df11
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
-  using namespace df11;
   int threads = absl::GetFlag(FLAGS_threads);
-  if (threads <= 0) threads = HardwareThreads();
-  std::vector<TensorSet> sets;
-  sets.push_back(
-      SyntheticLayer(absl::GetFlag(FLAGS_hidden), absl::GetFlag(FLAGS_ffn)));
-  if (!absl::GetFlag(FLAGS_bf16_dir).empty()) {
-    sets.push_back(ReadBf16Dir(absl::GetFlag(FLAGS_bf16_dir)));
-    if (sets.back().tensors.empty()) {
-      std::fprintf(stderr, "no .bf16 tensors in %s\n",
-                   absl::GetFlag(FLAGS_bf16_dir).c_str());
-      return 1;
-    }
-  }
-  std::vector<Result> results;
-  for (const TensorSet& set : sets) {
-    results.push_back(Measure(set, threads, absl::GetFlag(FLAGS_repeats)));
-    Print(results.back());
-  }
-  if (!absl::GetFlag(FLAGS_json_out).empty()) {
-    std::ofstream(absl::GetFlag(FLAGS_json_out)) << Json(results);
+  if (threads <= 0) threads = df11::HardwareThreads();
+  const absl::Status status = df11::Run(threads);
+  if (!status.ok()) {
+    std::fprintf(stderr, "codec_bench: %s\n", status.ToString().c_str());
+    return 1;
   }
   return 0;
 }

@@ -156,12 +156,7 @@ absl::Status DecodeStored(const StoredTensor& stored, absl::Span<uint16_t> out,
         out.size(), " BF16 values"));
   }
   if (stored.df11) {
-    const absl::Status status = DecodeBf16(stored.encoded, out, threads);
-    if (!status.ok()) {
-      return absl::Status(status.code(),
-                          absl::StrCat(stored.name, ": ", status.message()));
-    }
-    return absl::OkStatus();
+    return Annotate(DecodeBf16(stored.encoded, out, threads), stored.name);
   }
   const absl::Span<const uint8_t> raw = stored.raw();
   std::memcpy(out.data(), raw.data(), raw.size());

@@ -345,9 +345,8 @@ class Pipeline {
   bool Failed() const { return failed_.load(std::memory_order_relaxed); }
 
   void Fail(const TensorWork& t, const absl::Status& s) {
-    Fail(absl::Status(
-        s.code(), absl::StrCat(t.file->path(), ": ", t.plan->source->info.name,
-                               ": ", s.message())));
+    Fail(Annotate(
+        s, absl::StrCat(t.file->path(), ": ", t.plan->source->info.name)));
   }
 
   void HashSource(TensorWork& t, Shard& s) {
@@ -547,10 +546,9 @@ absl::StatusOr<CompressSummary> CompressCheckpoint(
       absl::StatusOr<uint64_t> payload_xxh3 =
           Append(*writers[rank], p.source->info.name, p.encoding, *s);
       if (!payload_xxh3.ok()) {
-        return absl::Status(payload_xxh3.status().code(),
-                            absl::StrCat(ckpt->file(p.source->file).path(),
-                                         ": ", p.source->info.name, ": ",
-                                         payload_xxh3.status().message()));
+        return Annotate(payload_xxh3.status(),
+                        absl::StrCat(ckpt->file(p.source->file).path(), ": ",
+                                     p.source->info.name));
       }
       ShardEntry& entry = manifest.tensors[p.source_order].shards[rank];
       entry = s->entry;

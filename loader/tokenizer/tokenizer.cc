@@ -34,8 +34,7 @@ absl::StatusOr<Tokenizer> Tokenizer::FromJson(std::string_view json,
                                               std::string_view source) {
   ASSIGN_OR_RETURN(TokenizerSpec spec, ParseTokenizerJson(json, source));
   auto error = [&](const absl::Status& s) {
-    return absl::Status(s.code(),
-                        absl::StrCat(std::string(source), ": ", s.message()));
+    return Annotate(s, std::string(source));
   };
   RETURN_IF_ERROR(CheckNormalizers(spec.normalizer));
   Tokenizer t;

@@ -19,7 +19,7 @@
 #include "loader/engine/generate.h"
 #include "loader/engine/llama_engine.h"
 #include "tests/engine/golden_fixture.h"
-#include "tests/engine/mpi_test_base.h"
+#include "tests/mpi_gtest/mpi_test_base.h"
 
 namespace df11 {
 namespace {

@@ -1,6 +1,6 @@
-// The engine at TP=2 (run by mpi_gtest.sh under mpirun -np 2) against
-// Hugging Face transformers and against itself at TP=1, from the BF16
-// checkpoint and from its DF11 compression for 2 ranks.
+// The engine at TP=2 (run under mpirun -np 2 by the mpi_gtest rule,
+// tests/mpi_gtest) against Hugging Face transformers and against itself at
+// TP=1, from the BF16 checkpoint and from its DF11 compression for 2 ranks.
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -19,7 +19,7 @@
 #include "loader/format/llama_config.h"
 #include "loader/format/synthetic_checkpoint.h"
 #include "tests/engine/golden_fixture.h"
-#include "tests/engine/mpi_test_base.h"
+#include "tests/mpi_gtest/mpi_test_base.h"
 
 namespace df11 {
 namespace {

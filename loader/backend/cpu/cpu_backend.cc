@@ -10,10 +10,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "loader/backend/cpu/cpu_weight_store.h"
-#include "loader/backend/cpu/mpi_status.h"
 #include "loader/backend/step_batch_check.h"
 #include "loader/base/parallel_for.h"
 #include "loader/base/status_macros.h"
+#include "loader/dist/mpi_status.h"
 
 namespace df11 {
 namespace {

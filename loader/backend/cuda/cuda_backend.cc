@@ -11,8 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "loader/backend/cpu/mpi_status.h"
 #include "loader/backend/cuda/paged_attention.h"
+#include "loader/dist/mpi_status.h"
 #ifdef DF11_HAVE_FLASHINFER
 #include "loader/backend/cuda/flashinfer_decode.h"
 #endif

@@ -28,8 +28,8 @@
 #ifdef DF11_HAVE_FLASHINFER
 #include "loader/backend/cuda/flashinfer_decode.h"
 #endif
-#include "loader/backend/cpu/mpi_session.h"
 #include "loader/base/status_macros.h"
+#include "loader/dist/mpi_session.h"
 #include "loader/engine/llama_engine.h"
 #include "loader/engine/open_model.h"
 

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "loader/backend/cpu/cpu_backend.h"
+#include "loader/backend/backend_factory.h"
 #include "loader/backend/cuda/cuda_backend.h"
 #include "loader/engine/sampling.h"
 #include "loader/gpu/gpu_test_util.h"
@@ -85,7 +85,8 @@ OpSetup MakeSetup(int64_t hidden, int64_t head_dim, int64_t q_heads,
 class Pair {
  public:
   explicit Pair(const OpSetup& s) : setup_(s) {
-    cpu_ = std::make_unique<CpuBackend>(WorldConfig{}, 2);
+    cpu_ =
+        *MakeBackendFactory(BackendKind::kCpu, {.threads = 2})(WorldConfig{});
     CudaBackendOptions o;
     o.print_memory_plan = false;
     o.cuda_graphs = false;
@@ -151,14 +152,14 @@ class Pair {
     return f;
   }
 
-  CpuBackend& cpu() { return *cpu_; }
+  Backend& cpu() { return *cpu_; }
   CudaBackend& gpu() { return *gpu_; }
   const StepShape& gpu_shape() const { return gpu_shape_; }
   const std::vector<SampledToken>& gpu_sampled() const { return gpu_sampled_; }
 
  private:
   OpSetup setup_;
-  std::unique_ptr<CpuBackend> cpu_;
+  std::unique_ptr<Backend> cpu_;
   std::unique_ptr<CudaBackend> gpu_;
   std::vector<Buffer> weights_;
   StepShape gpu_shape_;

@@ -5,19 +5,20 @@
 #include <mpi.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "gtest/gtest.h"
-#include "loader/backend/cpu/mpi_session.h"
-#include "tests/engine/mpi_test_base.h"
+#include "loader/dist/mpi_session.h"
+#include "tests/mpi_gtest/mpi_test_base.h"
 
 namespace df11 {
+namespace {
 
-WorldConfig MpiTest::World() {
-  WorldConfig p;
-  MPI_Comm_rank(MPI_COMM_WORLD, &p.rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &p.size);
-  return p;
-}
+WorldConfig g_world;
+
+}  // namespace
+
+WorldConfig MpiTest::World() { return g_world; }
 
 void MpiTest::TearDown() {
   int failed = HasFailure() ? 1 : 0;
@@ -37,11 +38,12 @@ int main(int argc, char** argv) {
   }
   if (!(*session)->active()) {
     std::fprintf(stderr,
-                 "run this test under mpirun (tests/engine/mpi_gtest.sh)\n");
+                 "run this test under mpirun (tests/mpi_gtest/mpi_gtest.sh)\n");
     return 1;
   }
+  df11::g_world = (*session)->world();
   testing::InitGoogleTest(&argc, argv);
-  if (!(*session)->world().is_root()) {
+  if (!df11::g_world.is_root()) {
     // InitGoogleTest has already made the XML writer from --gtest_output:
     // the flag alone no longer stops it, and two ranks writing one report
     // leave Bazel an unreadable file.
@@ -49,6 +51,8 @@ int main(int argc, char** argv) {
         testing::UnitTest::GetInstance()->listeners();
     delete listeners.Release(listeners.default_result_printer());
     delete listeners.Release(listeners.default_xml_generator());
+    // Bazel's premature-exit marker is rank 0's to create and remove.
+    unsetenv("TEST_PREMATURE_EXIT_FILE");
   }
   int rc = RUN_ALL_TESTS();
   MPI_Allreduce(MPI_IN_PLACE, &rc, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
