@@ -5,8 +5,9 @@
 # cuda`, and the decode bench with a load-speed check against dd.
 #
 #   ./launch/bundle.sh //loader/backend/cuda:cuda_ops_test \
-#       //loader/backend/cuda:cuda_golden_test //loader/backend/cuda:cuda_bench \
-#       //loader/cli:df11
+#       //loader/backend/cuda:cuda_golden_test \
+#       //loader/backend/cuda:cuda_backend_conformance_test \
+#       //loader/backend/cuda:cuda_bench //loader/cli:df11
 #   # device tool: run(command="bash loader/backend/cuda/run_on_gpu.sh",
 #   #                  carry=[".bundle"])
 #
@@ -29,6 +30,11 @@ date -u +%FT%TZ >>"$OUT/gpu.txt"
 ops_rc=$?
 "$B/cuda_golden_test" >"$OUT/golden.log" 2>&1
 golden_rc=$?
+conformance_rc=skipped
+if [[ -x "$B/cuda_backend_conformance_test" ]]; then
+  "$B/cuda_backend_conformance_test" >"$OUT/conformance.log" 2>&1
+  conformance_rc=$?
+fi
 
 memcheck_rc=skipped
 if [[ "${SANITIZE:-1}" == 1 ]]; then
@@ -79,6 +85,8 @@ echo "== ops test rc $ops_rc"
 grep -E '^\[  (PASSED|FAILED) |tests? ran|Failure|error' "$OUT/ops.log" | head -20
 echo "== golden test rc $golden_rc"
 grep -E '^\[  (PASSED|FAILED) |tests? ran|BF16-ACT|GREEDY|Failure' "$OUT/golden.log" | head -60
+echo "== conformance test rc $conformance_rc"
+grep -E '^\[  (PASSED|FAILED) |tests? ran|Failure' "$OUT/conformance.log" 2>/dev/null | head -20
 echo "== memcheck rc $memcheck_rc"
 grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" 2>/dev/null
 echo "== cli rc $cli_rc"
