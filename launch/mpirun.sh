@@ -10,6 +10,8 @@
 #   --oversubscribe       more ranks than cores is fine (tests on 2 cores)
 #   --bind-to none        ranks share cores with their OpenBLAS threads
 #   --mca btl self,vader  shared memory between local ranks, no network probing
+#                         (DF11_MPI_BTL replaces the list, e.g. self,vader,tcp
+#                         for several nodes)
 #   btl_vader_single_copy_mechanism none
 #                         CMA single-copy needs ptrace rights that
 #                         containers withhold
@@ -22,6 +24,10 @@
 #                         concurrent tests would otherwise share segments
 #                         and crash or hang.
 # Extra mpirun flags can be given in DF11_MPIRUN_FLAGS (e.g. a hostfile).
+#
+# SIGTERM, SIGINT, SIGHUP, SIGUSR1 and SIGUSR2 sent to this script go on to
+# mpirun (which forwards SIGUSR1/2 to every rank: df11d drains on SIGUSR1);
+# the exit status is mpirun's.
 set -euo pipefail
 
 np=1
@@ -44,7 +50,8 @@ job_dir=$(mktemp -d "$shm_base/df11-mpi.XXXXXX")
 trap 'rm -rf "$job_dir"' EXIT
 
 flags=(-np "$np" --oversubscribe --bind-to none
-  --mca btl self,vader --mca btl_vader_single_copy_mechanism none
+  --mca btl "${DF11_MPI_BTL:-self,vader}"
+  --mca btl_vader_single_copy_mechanism none
   --mca orte_tmpdir_base "$job_dir"
   --mca btl_vader_backing_directory "$job_dir")
 if [[ $(id -u) -eq 0 ]]; then
@@ -52,4 +59,17 @@ if [[ $(id -u) -eq 0 ]]; then
 fi
 # shellcheck disable=SC2206
 flags+=(${DF11_MPIRUN_FLAGS:-})
-mpirun "${flags[@]}" "$@"
+mpirun "${flags[@]}" "$@" &
+child=$!
+for sig in TERM INT HUP USR1 USR2; do
+  # shellcheck disable=SC2064
+  trap "kill -$sig $child 2>/dev/null || true" "$sig"
+done
+# wait returns early when a trapped signal arrives; wait again until
+# mpirun has ended, then once more for its own status.
+while kill -0 "$child" 2>/dev/null; do
+  wait "$child" || true
+done
+status=0
+wait "$child" || status=$?
+exit "$status"

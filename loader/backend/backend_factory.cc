@@ -22,11 +22,10 @@ absl::string_view BackendKindName(BackendKind kind) {
   return kind == BackendKind::kCuda ? "cuda" : "cpu";
 }
 
-absl::StatusOr<WeightResidencyMode> ParseWeightResidency(
-    absl::string_view name) {
-  if (name == "df11") return WeightResidencyMode::kDf11;
-  if (name == "bf16") return WeightResidencyMode::kBf16;
-  if (name == "offload") return WeightResidencyMode::kOffload;
+absl::StatusOr<WeightResidency> ParseWeightResidency(absl::string_view name) {
+  if (name == "df11") return WeightResidency::kDf11;
+  if (name == "bf16") return WeightResidency::kBf16Resident;
+  if (name == "offload") return WeightResidency::kOffloadPinned;
   return absl::InvalidArgumentError(absl::StrCat(
       "unknown weight residency '", name, "' (df11, bf16 or offload)"));
 }
@@ -46,11 +45,7 @@ BackendFactory MakeBackendFactory(BackendKind kind,
 #ifdef DF11_HAVE_CUDA
       CudaBackendOptions cuda;
       cuda.gpu_memory_gb = options.gpu_memory_gb;
-      cuda.residency = options.weights == WeightResidencyMode::kDf11
-                           ? WeightResidency::kDf11
-                           : (options.weights == WeightResidencyMode::kBf16
-                                  ? WeightResidency::kBf16Resident
-                                  : WeightResidency::kBf16Offload);
+      cuda.residency = options.weight_residency;
       cuda.cuda_graphs = options.cuda_graphs;
       cuda.print_memory_plan = options.print_memory_plan;
       ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,

@@ -28,6 +28,17 @@ int RunSynth(const std::vector<std::string>& args);
 // under mpirun, tensor parallel over the ranks.
 int RunRun(const std::vector<std::string>& args);
 
+// Clients of a df11d server (loader/serve/): a streamed Generate, a
+// Forward, and a closed-loop load generator.
+int RunGenerate(const std::vector<std::string>& args);
+int RunForward(const std::vector<std::string>& args);
+int RunLoadgen(const std::vector<std::string>& args);
+// The memory plan of one GPU for a config or preset (loader/plan).
+int RunPlan(const std::vector<std::string>& args);
+
+// Serving speed per weight residency and batch size, as a table and JSON.
+int RunBench(const std::vector<std::string>& args);
+
 // Encodes stdin to {"ids": [...]} with --tokenizer, or decodes with --decode.
 int RunTokenize(const std::vector<std::string>& args);
 

@@ -4,6 +4,8 @@
 #include "loader/base/parallel_for.h"
 
 ABSL_FLAG(int, threads, 0, "worker threads (0 = one per hardware thread)");
+ABSL_FLAG(int, prompt_tokens, 32,
+          "loadgen, bench: prompt length of each request in tokens");
 
 namespace df11::cli {
 

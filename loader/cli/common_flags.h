@@ -6,6 +6,8 @@
 
 // Worker threads; 0 means one per hardware thread.
 ABSL_DECLARE_FLAG(int, threads);
+// Prompt length of each synthetic request (loadgen, bench).
+ABSL_DECLARE_FLAG(int, prompt_tokens);
 
 namespace df11::cli {
 

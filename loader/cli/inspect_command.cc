@@ -26,7 +26,7 @@ int RunInspect(const std::vector<std::string>& args) {
   const Manifest& m = (*model)->manifest();
   std::printf("%s: DF11 format v%d, tp=%d, %zu tensors\n\n", args[0].c_str(),
               m.format_version, m.tp, m.tensors.size());
-  std::printf("%-48s %-6s %-14s %-10s %10s %8s %8s %s\n", "tensor", "dtype",
+  std::printf("%-48s %-6s %-14s %-11s %10s %8s %8s %s\n", "tensor", "dtype",
               "shape", "split", "stored", "bits/w", "8+H", "checksums");
   uint64_t stored_total = 0, original_total = 0, df11_elements = 0,
            df11_stored = 0;
@@ -57,7 +57,7 @@ int RunInspect(const std::vector<std::string>& args) {
       entropy_bits += (8 + entropy / m.tp) * elements;
     }
     std::printf(
-        "%-48s %-6s %-14s %-10s %10s %8s %8s %s\n", mt.name.c_str(),
+        "%-48s %-6s %-14s %-11s %10s %8s %8s %s\n", mt.name.c_str(),
         std::string(DtypeName(mt.dtype)).c_str(),
         absl::StrJoin(mt.shape, "x").c_str(),
         std::string(SplitKindName(mt.split)).c_str(),

@@ -50,7 +50,7 @@
 #include "loader/dist/world_config.h"
 #include "loader/engine/sampling.h"
 #include "loader/engine/weight_store.h"
-#include "loader/format/safetensors.h"
+#include "loader/base/dtype.h"
 
 namespace df11 {
 

@@ -54,7 +54,7 @@ class Df11WeightSource : public WeightSource {
     return stored;
   }
 
-  std::vector<std::string> Names() const override {
+  std::vector<std::string> TensorNames() const override {
     std::vector<std::string> names;
     for (const auto& [name, t] : index_) names.push_back(name);
     return names;
@@ -73,11 +73,11 @@ class Df11WeightSource : public WeightSource {
 
 class HfWeightSource : public WeightSource {
  public:
-  HfWeightSource(std::unique_ptr<HfCheckpoint> ckpt, AttentionHeads heads,
+  HfWeightSource(std::unique_ptr<HfCheckpoint> ckpt, const LlamaShape& shape,
                  int tp, int rank)
       : WeightSource(ckpt->dir(), tp, rank),
         ckpt_(std::move(ckpt)),
-        heads_(heads) {}
+        shape_(shape) {}
 
   absl::StatusOr<WeightInfo> Find(absl::string_view name) const override {
     ASSIGN_OR_RETURN(const HfTensor* t, Lookup(name));
@@ -111,7 +111,7 @@ class HfWeightSource : public WeightSource {
     return stored;
   }
 
-  std::vector<std::string> Names() const override {
+  std::vector<std::string> TensorNames() const override {
     std::vector<std::string> names;
     for (const HfTensor& t : ckpt_->tensors()) names.push_back(t.info.name);
     return names;
@@ -125,12 +125,14 @@ class HfWeightSource : public WeightSource {
   }
 
   absl::StatusOr<SplitPlan> Plan(const HfTensor& t) const {
-    return PlanLlamaSplit(t.info.name, DtypeSize(t.info.dtype), t.info.shape,
-                          heads_, tp());
+    absl::StatusOr<SplitPlan> plan = PlanLlamaSplit(
+        shape_, t.info.name, DtypeSize(t.info.dtype), t.info.shape, tp());
+    if (!plan.ok()) return Annotate(plan.status(), ckpt_->dir());
+    return plan;
   }
 
   std::unique_ptr<HfCheckpoint> ckpt_;
-  AttentionHeads heads_;
+  LlamaShape shape_;
 };
 
 }  // namespace
@@ -178,10 +180,8 @@ absl::StatusOr<std::unique_ptr<WeightSource>> OpenHfWeightSource(
         absl::StrCat(dir, ": rank ", rank, " of tp ", tp, " is not valid"));
   }
   ASSIGN_OR_RETURN(std::unique_ptr<HfCheckpoint> ckpt, HfCheckpoint::Open(dir));
-  const AttentionHeads heads{config.num_attention_heads,
-                             config.num_key_value_heads};
   return std::unique_ptr<WeightSource>(
-      new HfWeightSource(std::move(ckpt), heads, tp, rank));
+      new HfWeightSource(std::move(ckpt), ToLlamaShape(config), tp, rank));
 }
 
 }  // namespace df11

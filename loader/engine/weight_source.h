@@ -30,9 +30,10 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/base/dtype.h"
 #include "loader/codec/encoded_tensor.h"
 #include "loader/format/llama_config.h"
-#include "loader/format/safetensors.h"
+#include "loader/shard/llama_schema.h"
 #include "loader/shard/llama_split.h"
 
 namespace df11 {
@@ -82,8 +83,8 @@ class WeightSource {
   // stored bytes do not match the manifest's checksum.
   virtual absl::StatusOr<StoredTensor> Payload(
       absl::string_view name) const = 0;
-  // The names of every tensor the source holds, sorted.
-  virtual std::vector<std::string> Names() const = 0;
+  // Every tensor the source holds, sorted by name.
+  virtual std::vector<std::string> TensorNames() const = 0;
 
  protected:
   WeightSource(std::string path, int tp, int rank)
@@ -108,7 +109,9 @@ absl::StatusOr<std::unique_ptr<WeightSource>> OpenDf11WeightSource(
     const std::string& dir, int rank);
 
 // Opens a BF16 Hugging Face checkpoint as if split for `tp` ranks with the
-// rules of loader/shard/llama_split.h, using `config`'s head counts.
+// rules of the Llama schema (loader/shard/llama_schema.h) for `config`,
+// padded vocabulary included. Find and Read of a tensor the schema rejects
+// (unknown, or the wrong shape) return its InvalidArgument.
 absl::StatusOr<std::unique_ptr<WeightSource>> OpenHfWeightSource(
     const std::string& dir, const LlamaConfig& config, int tp, int rank);
 

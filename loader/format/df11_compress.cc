@@ -25,6 +25,7 @@
 #include "loader/format/df11_manifest.h"
 #include "loader/format/hf_checkpoint.h"
 #include "loader/format/llama_config.h"
+#include "loader/shard/llama_schema.h"
 #include "loader/shard/llama_split.h"
 
 namespace df11 {
@@ -46,7 +47,7 @@ struct PlannedTensor {
 // all ranks. Tasks fill it in; the writer reads it once `done`.
 struct Shard {
   absl::Span<const uint8_t> bytes;  // the source: mapped, or `gathered`
-  ByteVector gathered;              // a columns-split shard, copied out
+  ByteVector gathered;  // a columns-split or padded shard, copied out
   std::optional<SegmentedEncoder> encoder;
   // Count or Encode tasks left in the current step.
   std::atomic<size_t> segments_left{0};
@@ -74,6 +75,13 @@ struct TensorWork {
   int ranks_left = 0;    // rank files still to append their shard
   bool written = false;  // by every rank
 };
+
+// Whether shard `k` is one range of the mapped tensor, encoded in place;
+// otherwise it is gathered into a copy (a columns split, or padded rows).
+bool Mapped(const SplitPlan& split, size_t k) {
+  return split.contiguous() &&
+         split.source_bytes(static_cast<int>(k)) == split.shard_bytes();
+}
 
 // A replicated tensor, or any at tp = 1, is encoded once and that encoding
 // goes to every rank file; otherwise each rank has its own shard.
@@ -119,16 +127,17 @@ absl::StatusOr<uint64_t> Append(SafetensorsWriter& writer,
   return checksum.Digest();
 }
 
+// Every tensor must be one the schema knows for this config, with the shape
+// the config implies, and every tensor the config implies must be there.
 absl::StatusOr<std::vector<PlannedTensor>> Plan(const HfCheckpoint& ckpt,
                                                 const LlamaConfig& config,
                                                 int tp) {
+  const LlamaShape shape = ToLlamaShape(config);
   std::vector<PlannedTensor> plan;
-  const AttentionHeads heads{config.num_attention_heads,
-                             config.num_key_value_heads};
   for (const HfTensor& t : ckpt.tensors()) {
     const size_t element_bytes = DtypeSize(t.info.dtype);
     absl::StatusOr<SplitPlan> split =
-        PlanLlamaSplit(t.info.name, element_bytes, t.info.shape, heads, tp);
+        PlanLlamaSplit(shape, t.info.name, element_bytes, t.info.shape, tp);
     if (!split.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           ckpt.file(t.file).path(), ": ", split.status().message()));
@@ -136,6 +145,14 @@ absl::StatusOr<std::vector<PlannedTensor>> Plan(const HfCheckpoint& ckpt,
     const bool df11 = t.info.dtype == Dtype::kBF16 && t.info.shape.size() >= 2;
     plan.push_back(
         {&t, *std::move(split), df11 ? Encoding::kDf11 : Encoding::kRaw, 0});
+  }
+  for (const LlamaTensorId& id : LlamaTensors(shape)) {
+    const std::string name = LlamaTensorName(id);
+    if (ckpt.Find(name) == nullptr) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(ckpt.dir(), ": config.json implies tensor ", name,
+                       ", which the model does not have"));
+    }
   }
   std::sort(plan.begin(), plan.end(), [](const auto& a, const auto& b) {
     return std::make_pair(a.source->file, a.source->info.begin) <
@@ -154,9 +171,10 @@ absl::StatusOr<std::vector<PlannedTensor>> Plan(const HfCheckpoint& ckpt,
 // Each shard's share of the tensor's working set: the mapped source pages,
 // a gathered copy, and the output.
 void EstimateCosts(TensorWork& t) {
-  const uint64_t bytes = t.plan->source->info.num_bytes() / t.shards.size();
-  const bool gathered = !t.plan->split.contiguous();
-  for (auto& s : t.shards) {
+  const uint64_t bytes = t.plan->split.shard_bytes();
+  for (size_t k = 0; k < t.shards.size(); ++k) {
+    const std::unique_ptr<Shard>& s = t.shards[k];
+    const bool gathered = !Mapped(t.plan->split, k);
     if (t.plan->encoding == Encoding::kRaw) {
       s->output_cost = gathered ? 2 * bytes : bytes;
     } else {
@@ -311,9 +329,11 @@ class Pipeline {
 
   void StartShard(TensorWork& t, size_t k) {
     Shard& s = *t.shards[k];
-    const uint64_t shard_bytes = t.plan->split.shard_bytes();
-    if (t.plan->split.contiguous()) {
-      s.bytes = t.data.subspan(k * shard_bytes, shard_bytes);
+    const SplitPlan& split = t.plan->split;
+    const uint64_t shard_bytes = split.shard_bytes();
+    if (Mapped(split, k)) {
+      s.bytes =
+          t.data.subspan(split.source_offset(static_cast<int>(k)), shard_bytes);
       pool_.Submit(t.index, [this, &t, &s] { HashSource(t, s); });
       StartEncoding(t, s);
       return;
@@ -327,12 +347,13 @@ class Pipeline {
           t.plan->split.shard_shape[1] * t.plan->split.element_bytes;
       const uint64_t piece_rows = std::max<uint64_t>(1, (64 << 10) / row_bytes);
       Xxh3Stream checksum;
-      for (uint64_t row = 0; row < t.plan->split.shape[0]; row += piece_rows) {
+      for (uint64_t row = 0; row < t.plan->split.shard_shape[0];
+           row += piece_rows) {
         const absl::Span<uint8_t> piece =
             absl::MakeSpan(s.gathered)
                 .subspan(row * row_bytes, piece_rows * row_bytes);
-        ExtractColumnsShardRows(t.plan->split, t.data, static_cast<int>(k), row,
-                                piece);
+        ExtractShardRows(t.plan->split, t.data, static_cast<int>(k), row,
+                         piece);
         checksum.Update(piece);
       }
       s.entry.original_xxh3 = checksum.Digest();

@@ -15,7 +15,8 @@
 // encoded, so peak memory is bounded by max(budget, largest shard's working
 // set), not by the model (docs/format.md).
 // Every BF16 tensor of two or more dimensions is DF11-encoded; the rest
-// (norms, other dtypes) is stored raw.
+// (norms, other dtypes) is stored raw. A vocabulary that tp does not divide
+// is split into equal parts ending in zero rows ("rows_padded").
 //
 // Atomic: everything is written to a sibling temporary directory that is
 // renamed to `out_dir` only when complete. An interrupted run leaves at most
@@ -68,9 +69,15 @@ struct CompressSummary {
 // A quarter of the physical memory, at least 2 GiB and at most 16 GiB.
 uint64_t DefaultCompressMemoryBudget();
 
-// Errors: InvalidArgument for a checkpoint or config that cannot be split
-// (naming the tensor), AlreadyExists if out_dir exists, and the reader's
-// errors for bad input files. On error nothing is left at out_dir.
+// The checkpoint must match its config.json under the Llama schema
+// (loader/shard/llama_schema.h): every tensor known (a bias, or any name the
+// schema does not know, is an error, not ignored), with the shape the config
+// implies, and every tensor the config implies present.
+//
+// Errors: InvalidArgument for a checkpoint or config that does not match or
+// cannot be split (naming the tensor and its file), AlreadyExists if out_dir
+// exists, and the reader's errors for bad input files. On error nothing is
+// left at out_dir.
 absl::StatusOr<CompressSummary> CompressCheckpoint(
     const std::string& hf_dir, const std::string& out_dir,
     const CompressOptions& options);

@@ -175,8 +175,18 @@ absl::Status Df11Model::ReadShard(size_t t, int rank, absl::Span<uint8_t> out,
     const absl::Span<const uint8_t> raw = RawBytes(t, rank);
     std::copy(raw.begin(), raw.end(), out.begin());
   }
-  if (Xxh3(out) != manifest_.tensors[t].shards[rank].original_xxh3) {
+  const ManifestTensor& tensor = manifest_.tensors[t];
+  if (Xxh3(out) != tensor.shards[rank].original_xxh3) {
     return Error(t, rank, "decoded bytes do not match the original checksum");
+  }
+  if (tensor.split == SplitKind::kRowsPadded) {
+    // Checksums cover the padding as written; a reader of the vocabulary
+    // still relies on it being zero.
+    absl::StatusOr<SplitPlan> plan = MakeSplitPlan(
+        tensor.split, DtypeSize(tensor.dtype), tensor.shape, manifest_.tp);
+    if (!plan.ok() || !ShardPaddingIsZero(*plan, rank, out)) {
+      return Error(t, rank, "padding rows of the shard are not zero");
+    }
   }
   return absl::OkStatus();
 }

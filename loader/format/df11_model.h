@@ -54,7 +54,8 @@ class Df11Model {
   // DataLoss if the stored arrays do not hash to the manifest's payload_xxh3.
   absl::Status CheckPayload(size_t t, int rank) const;
   // Decodes (DF11) or copies (raw) the shard into `out`, checking the payload
-  // checksum first and the original-bytes checksum after.
+  // checksum first and the original-bytes checksum after, and that the
+  // padding rows of a "rows_padded" shard are zero (DataLoss otherwise).
   // REQUIRES: out.size() == ShardBytes(t).
   absl::Status ReadShard(size_t t, int rank, absl::Span<uint8_t> out,
                          int threads) const;

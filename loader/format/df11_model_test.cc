@@ -7,9 +7,13 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "loader/format/df11_compress.h"
@@ -156,6 +160,150 @@ TEST(CompressTest, IndivisibleTpNamesTheTensorAndLeavesNothing) {
         << "temporary directory left behind: " << e.path();
   }
 }
+
+// A one-file synthetic checkpoint, then `edit` applied to its tensors
+// (name -> dtype and shape; bytes are filled in) and config.json text.
+struct CheckpointEdit {
+  std::string name;
+  std::function<void(std::map<std::string, TensorInfo>& tensors,
+                     std::string& config)>
+      edit;
+  std::vector<std::string> message_parts;  // "" for a checkpoint that works
+};
+
+std::string EditedCheckpoint(const CheckpointEdit& c) {
+  const std::string base = Synth("edit_base_" + c.name);
+  // Synth writes several files; make one so tensors can be added and removed.
+  std::map<std::string, TensorInfo> tensors;
+  std::map<std::string, std::vector<uint8_t>> bytes;
+  for (const auto& e : fs::directory_iterator(base)) {
+    if (e.path().extension() != ".safetensors") continue;
+    auto f = SafetensorsFile::Open(e.path());
+    EXPECT_TRUE(f.ok()) << f.status();
+    for (const TensorInfo& t : (*f)->tensors()) {
+      tensors[t.name] = t;
+      const auto data = (*f)->Data(t);
+      bytes[t.name].assign(data.begin(), data.end());
+    }
+  }
+  std::string config = ReadText(base + "/config.json");
+  c.edit(tensors, config);
+  const std::string dir = TestDir("edit_" + c.name);
+  fs::create_directories(dir);
+  WriteText(dir + "/config.json", config);
+  std::vector<SafetensorsWriter::Declared> declared;
+  for (const auto& [name, t] : tensors) declared.push_back({name, t.dtype});
+  SafetensorsWriter writer(dir + "/model.safetensors", declared);
+  EXPECT_TRUE(writer.Open().ok());
+  for (const auto& [name, t] : tensors) {
+    std::vector<uint8_t>& b = bytes[name];
+    b.resize(NumElements(t.shape) * DtypeSize(t.dtype), 0x3c);
+    EXPECT_TRUE(writer.Append(name, t.shape, b).ok()) << name;
+  }
+  EXPECT_TRUE(writer.Finish().ok());
+  return dir;
+}
+
+class CheckpointSchemaTest : public ::testing::TestWithParam<CheckpointEdit> {};
+
+// Compress accepts only checkpoints that match the Llama schema for their
+// config.json: anything else is an error naming the tensor and the file,
+// and leaves nothing behind.
+TEST_P(CheckpointSchemaTest, CompressChecksTheTensorsAgainstTheConfig) {
+  const CheckpointEdit& c = GetParam();
+  const std::string hf = EditedCheckpoint(c);
+  const std::string df11 = TestDir("edit_df11_" + c.name);
+  auto summary = Compress(hf, df11, 2);
+  if (c.message_parts.empty()) {
+    ASSERT_TRUE(summary.ok()) << summary.status();
+    VerifyOptions verify;
+    verify.threads = 2;
+    verify.against = hf;
+    EXPECT_TRUE(VerifyModel(df11, verify).ok());
+    const std::string back = TestDir("edit_back_" + c.name);
+    ASSERT_TRUE(DecompressModel(df11, back, 2).ok());
+    ExpectSameTensors(hf, back);
+    return;
+  }
+  EXPECT_EQ(summary.status().code(), absl::StatusCode::kInvalidArgument)
+      << summary.status();
+  for (const std::string& part : c.message_parts) {
+    EXPECT_THAT(std::string(summary.status().message()), HasSubstr(part));
+  }
+  EXPECT_FALSE(fs::exists(df11));
+}
+
+TensorInfo Info(Dtype dtype, std::vector<uint64_t> shape) {
+  TensorInfo t;
+  t.dtype = dtype;
+  t.shape = std::move(shape);
+  return t;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Edits, CheckpointSchemaTest,
+    ::testing::Values(
+        CheckpointEdit{"unchanged", [](auto&, auto&) {}, {}},
+        CheckpointEdit{
+            "q_bias",
+            [](auto& t, auto&) {
+              t["model.layers.0.self_attn.q_proj.bias"] =
+                  Info(Dtype::kBF16, {64});
+            },
+            {"/model.safetensors: model.layers.0.self_attn.q_proj.bias is not "
+             "a Llama tensor df11 knows; ignoring it would give wrong "
+             "outputs"}},
+        CheckpointEdit{
+            "k_bias_f32",
+            [](auto& t, auto&) {
+              t["model.layers.1.self_attn.k_proj.bias"] =
+                  Info(Dtype::kF32, {32});
+            },
+            {"model.safetensors: model.layers.1.self_attn.k_proj.bias is not "
+             "a Llama tensor df11 knows"}},
+        CheckpointEdit{
+            "other_architecture",
+            [](auto& t, auto&) {
+              t["transformer.wte.weight"] = Info(Dtype::kBF16, {256, 64});
+            },
+            {"model.safetensors: transformer.wte.weight is not a Llama "
+             "tensor"}},
+        CheckpointEdit{
+            "layer_past_config",
+            [](auto& t, auto&) {
+              t["model.layers.2.mlp.up_proj.weight"] =
+                  Info(Dtype::kBF16, {192, 64});
+            },
+            {"model.safetensors: config.json says num_hidden_layers 2 but the "
+             "model has model.layers.2.mlp.up_proj.weight"}},
+        CheckpointEdit{
+            "missing_tensor",
+            [](auto& t, auto&) {
+              t.erase("model.layers.1.post_attention_layernorm.weight");
+            },
+            {"config.json implies tensor "
+             "model.layers.1.post_attention_layernorm.weight, which the "
+             "model does not have"}},
+        CheckpointEdit{
+            "wrong_shape",
+            [](auto&, std::string& config) {
+              config = absl::StrReplaceAll(config, {{"\"intermediate_size\": "
+                                                     "192",
+                                                     "\"intermediate_size\": "
+                                                     "256"}});
+            },
+            {"model.safetensors: model.layers.0.mlp.down_proj.weight has "
+             "shape [64, 192] but config.json implies [64, 256]"}},
+        CheckpointEdit{"rotary_inv_freq_is_kept",
+                       [](auto& t, auto&) {
+                         for (int l = 0; l < 2; ++l) {
+                           t[absl::StrCat("model.layers.", l,
+                                          ".self_attn.rotary_emb.inv_freq")] =
+                               Info(Dtype::kF32, {8});
+                         }
+                       },
+                       {}}),
+    [](const auto& info) { return info.param.name; });
 
 // Tensors of several encoder segments, one tensor in flight at a time or
 // many, on 1 or 3 threads: the output directory is the same to the byte.

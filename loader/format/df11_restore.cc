@@ -35,9 +35,7 @@ absl::Status Reassemble(const Df11Model& model, size_t t, int threads,
   ASSIGN_OR_RETURN(SplitPlan plan,
                    MakeSplitPlan(mt.split, DtypeSize(mt.dtype), mt.shape,
                                  model.manifest().tp));
-  uint64_t bytes = DtypeSize(mt.dtype);
-  for (uint64_t d : mt.shape) bytes *= d;
-  tensor.resize(bytes);
+  tensor.resize(NumElements(mt.shape) * DtypeSize(mt.dtype));
   shard.resize(model.ShardBytes(t));
   const int ranks =
       mt.split == SplitKind::kReplicated ? 1 : model.manifest().tp;
@@ -132,10 +130,8 @@ absl::Status DecompressModel(const std::string& dir, const std::string& out_dir,
   }
   RestoreProgress progress;
   progress.tensors_total = m.tensors.size();
-  for (size_t t = 0; t < m.tensors.size(); ++t) {
-    progress.bytes_total +=
-        model->ShardBytes(t) *
-        (m.tensors[t].split == SplitKind::kReplicated ? 1 : m.tp);
+  for (const ManifestTensor& mt : m.tensors) {
+    progress.bytes_total += NumElements(mt.shape) * DtypeSize(mt.dtype);
   }
   nlohmann::json weight_map = nlohmann::json::object();
   uint64_t total_size = 0;

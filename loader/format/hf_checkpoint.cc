@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "loader/base/status_macros.h"
+#include "loader/base/strict_json.h"
 #include "loader/format/file_contents.h"
 #include "nlohmann/json.hpp"
 
@@ -44,30 +45,25 @@ bool IsPlainFileName(absl::string_view name) {
          name != "." && name != "..";
 }
 
-// weight_map: tensor name -> shard file name.
+// weight_map: tensor name -> shard file name. Strict about what it reads
+// (a key twice in any object is an error: the same tensor mapped twice); other
+// top-level keys, such as "metadata", do not change the weights and are
+// read past.
 absl::StatusOr<std::map<std::string, std::string>> ReadWeightMap(
     const std::string& index_path) {
   ASSIGN_OR_RETURN(std::string text, ReadFileContents(index_path));
-  nlohmann::json root =
-      nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path, ": not valid JSON"));
-  }
-  auto map_it = root.is_object() ? root.find("weight_map") : root.end();
-  if (!root.is_object() || map_it == root.end() || !map_it->is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(index_path, ": no \"weight_map\" object"));
-  }
+  ASSIGN_OR_RETURN(nlohmann::json root, ParseStrictJson(text, index_path));
+  const JsonNode doc(root, index_path);
+  RETURN_IF_ERROR(doc.ExpectObject());
+  ASSIGN_OR_RETURN(auto entries, doc.Field("weight_map").Members());
   std::map<std::string, std::string> weight_map;
-  for (auto it = map_it->begin(); it != map_it->end(); ++it) {
-    if (!it->is_string() ||
-        !IsPlainFileName(it->get_ref<const std::string&>())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(index_path, ": tensor ", Quote(it.key()),
-                       ": shard is not a plain file name: ", it->dump()));
+  for (const auto& [tensor, shard] : entries) {
+    ASSIGN_OR_RETURN(std::string name, shard.String());
+    if (!IsPlainFileName(name)) {
+      return shard.Error(absl::StrCat(
+          "shard ", Quote(name), " is not a plain file name in the directory"));
     }
-    weight_map.emplace(it.key(), it->get<std::string>());
+    weight_map.emplace(std::string(tensor), std::move(name));
   }
   return weight_map;
 }

@@ -166,7 +166,22 @@ INSTANTIATE_TEST_SUITE_P(
                 {},
                 Index({{"a", "../s1.safetensors"}}),
                 absl::StatusCode::kInvalidArgument,
-                {"tensor 'a'", "plain file name"}}),
+                {"weight_map.a: shard '../s1.safetensors' is not a plain "
+                 "file name"}},
+        BadCase{
+            "duplicate_tensor_in_index",
+            {{"s1.safetensors", {"a"}}, {"s2.safetensors", {"b"}}},
+            R"({"weight_map": {"a": "s1.safetensors", "b": "s2.safetensors",)"
+            R"( "a": "s2.safetensors"}})",
+            absl::StatusCode::kInvalidArgument,
+            {"model.safetensors.index.json: weight_map: duplicate key "
+             "\"a\""}},
+        BadCase{"shard_not_a_string",
+                {{"s1.safetensors", {"a"}}},
+                R"({"weight_map": {"a": 1}})",
+                absl::StatusCode::kInvalidArgument,
+                {"model.safetensors.index.json: weight_map.a: expected a "
+                 "string, got 1"}}),
     [](const ::testing::TestParamInfo<BadCase>& info) {
       return std::string(info.param.label);
     });

@@ -16,6 +16,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "loader/shard/llama_schema.h"
 
 namespace df11 {
 
@@ -47,11 +48,18 @@ struct LlamaConfig {
 };
 
 // Parses config.json text. `file` names the source in messages. Errors
-// (InvalidArgument): bad JSON, a missing or non-positive size, a head count
-// that does not divide, an unsupported model_type or rope scaling type.
+// (InvalidArgument, naming the file and the JSON path): bad JSON, a key twice
+// in one object, a missing or non-positive size, a head count that does not
+// divide, an unsupported model_type, activation, bias or rope scaling type,
+// an unknown key inside rope_scaling / rope_parameters. Other unknown
+// top-level keys are read past: Hugging Face configs carry many that do not
+// change the forward pass.
 absl::StatusOr<LlamaConfig> ParseLlamaConfig(absl::string_view json,
                                              absl::string_view file);
 absl::StatusOr<LlamaConfig> ReadLlamaConfig(const std::string& path);
+
+// The tensor schema's view of the config (loader/shard/llama_schema.h).
+LlamaShape ToLlamaShape(const LlamaConfig& config);
 
 }  // namespace df11
 

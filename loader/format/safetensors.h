@@ -27,36 +27,11 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
+#include "loader/base/dtype.h"
 #include "loader/format/block_writer.h"
 #include "loader/format/checksum.h"
 
 namespace df11 {
-
-enum class Dtype {
-  kBool,
-  kU8,
-  kI8,
-  kU16,
-  kI16,
-  kF16,
-  kBF16,
-  kU32,
-  kI32,
-  kF32,
-  kU64,
-  kI64,
-  kF64,
-  kF8E4M3,
-  kF8E5M2,
-};
-
-// "BF16" <-> Dtype::kBF16 etc., with the names safetensors uses.
-absl::StatusOr<Dtype> ParseDtype(absl::string_view name);
-absl::string_view DtypeName(Dtype dtype);
-size_t DtypeSize(Dtype dtype);
-
-// The product of the dimensions (1 for a scalar).
-uint64_t NumElements(absl::Span<const uint64_t> shape);
 
 struct TensorInfo {
   std::string name;

@@ -14,7 +14,6 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
-#include <set>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -23,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "loader/base/status_macros.h"
+#include "loader/base/strict_json.h"
 #include "loader/format/safetensors.h"
 #include "nlohmann/json.hpp"
 
@@ -30,37 +30,6 @@ namespace df11 {
 namespace {
 
 using Json = nlohmann::json;
-
-struct DtypeEntry {
-  Dtype dtype;
-  absl::string_view name;
-  size_t size;
-};
-
-constexpr std::array<DtypeEntry, 15> kDtypes = {{
-    {Dtype::kBool, "BOOL", 1},
-    {Dtype::kU8, "U8", 1},
-    {Dtype::kI8, "I8", 1},
-    {Dtype::kU16, "U16", 2},
-    {Dtype::kI16, "I16", 2},
-    {Dtype::kF16, "F16", 2},
-    {Dtype::kBF16, "BF16", 2},
-    {Dtype::kU32, "U32", 4},
-    {Dtype::kI32, "I32", 4},
-    {Dtype::kF32, "F32", 4},
-    {Dtype::kU64, "U64", 8},
-    {Dtype::kI64, "I64", 8},
-    {Dtype::kF64, "F64", 8},
-    {Dtype::kF8E4M3, "F8_E4M3", 1},
-    {Dtype::kF8E5M2, "F8_E5M2", 1},
-}};
-
-const DtypeEntry& Entry(Dtype dtype) {
-  for (const DtypeEntry& e : kDtypes) {
-    if (e.dtype == dtype) return e;
-  }
-  return kDtypes[0];  // unreachable for valid enum values
-}
 
 std::string Quote(absl::string_view s) { return absl::StrCat("'", s, "'"); }
 
@@ -74,113 +43,45 @@ absl::Status TensorError(absl::string_view file, absl::string_view tensor,
       absl::StrCat(file, ": tensor ", Quote(tensor), ": ", what));
 }
 
-// Records the first key that repeats inside any one JSON object, at any
-// depth. nlohmann keeps the last duplicate silently, so this must be seen
-// while parsing.
-struct DuplicateKeyFinder {
-  std::vector<std::set<std::string>> open_objects;
-  std::vector<std::string> path;  // key per open object, for the message
-  std::string duplicate;          // empty when none found
-  std::string duplicate_parent;   // top-level key holding it, or ""
-
-  bool operator()(int /*depth*/, Json::parse_event_t event, Json& parsed) {
-    switch (event) {
-      case Json::parse_event_t::object_start:
-        open_objects.emplace_back();
-        break;
-      case Json::parse_event_t::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        if (path.size() > open_objects.size()) path.resize(open_objects.size());
-        break;
-      case Json::parse_event_t::key: {
-        if (open_objects.empty() || !parsed.is_string()) break;
-        const std::string& key = parsed.get_ref<const std::string&>();
-        path.resize(open_objects.size());
-        path.back() = key;
-        if (!open_objects.back().insert(key).second && duplicate.empty()) {
-          duplicate = key;
-          duplicate_parent = open_objects.size() > 1 ? path.front() : "";
-        }
-        break;
-      }
-      default:
-        break;
-    }
-    return true;
-  }
-};
-
-absl::StatusOr<uint64_t> ReadU64(const Json& v) {
-  if (!v.is_number_unsigned()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected a non-negative integer, got ", v.dump()));
-  }
-  return v.get<uint64_t>();
-}
-
 absl::StatusOr<TensorInfo> ParseTensorEntry(const std::string& name,
-                                            const Json& entry,
+                                            const Json& json,
                                             absl::string_view file) {
-  if (!entry.is_object()) {
-    return TensorError(file, name, "entry is not a JSON object");
-  }
-  for (auto it = entry.begin(); it != entry.end(); ++it) {
-    if (it.key() != "dtype" && it.key() != "shape" &&
-        it.key() != "data_offsets") {
-      return TensorError(file, name,
-                         absl::StrCat("unknown key ", Quote(it.key())));
-    }
-  }
+  // Messages read "FILE: tensor 'NAME': FIELD: what".
+  const std::string where = absl::StrCat(file, ": tensor ", Quote(name));
+  const JsonNode entry(json, where);
+  RETURN_IF_ERROR(entry.ExpectFields({"dtype", "shape", "data_offsets"}));
   TensorInfo info;
   info.name = name;
 
-  auto dtype_it = entry.find("dtype");
-  if (dtype_it == entry.end() || !dtype_it->is_string()) {
-    return TensorError(file, name, "missing or non-string \"dtype\"");
-  }
-  absl::StatusOr<Dtype> dtype =
-      ParseDtype(dtype_it->get_ref<const std::string&>());
+  ASSIGN_OR_RETURN(std::string dtype_name, entry.Field("dtype").String());
+  absl::StatusOr<Dtype> dtype = ParseDtype(dtype_name);
   if (!dtype.ok()) return TensorError(file, name, dtype.status().message());
   info.dtype = *dtype;
 
-  auto shape_it = entry.find("shape");
-  if (shape_it == entry.end() || !shape_it->is_array()) {
-    return TensorError(file, name, "missing or non-array \"shape\"");
-  }
+  ASSIGN_OR_RETURN(std::vector<JsonNode> dims, entry.Field("shape").Elements());
   uint64_t elements = 1;
-  for (const Json& dim : *shape_it) {
-    absl::StatusOr<uint64_t> d = ReadU64(dim);
-    if (!d.ok()) {
-      return TensorError(file, name,
-                         absl::StrCat("shape: ", d.status().message()));
-    }
-    if (__builtin_mul_overflow(elements, *d, &elements)) {
+  for (const JsonNode& dim : dims) {
+    ASSIGN_OR_RETURN(uint64_t d, dim.U64());
+    if (__builtin_mul_overflow(elements, d, &elements)) {
       return TensorError(file, name, "shape element count overflows 64 bits");
     }
-    info.shape.push_back(*d);
+    info.shape.push_back(d);
   }
 
-  auto offsets_it = entry.find("data_offsets");
-  if (offsets_it == entry.end() || !offsets_it->is_array() ||
-      offsets_it->size() != 2) {
-    return TensorError(file, name,
-                       "missing \"data_offsets\" or not a [begin, end] pair");
+  const JsonNode offsets_field = entry.Field("data_offsets");
+  ASSIGN_OR_RETURN(std::vector<JsonNode> offsets, offsets_field.Elements());
+  if (offsets.size() != 2) {
+    return offsets_field.Error("expected a [begin, end] pair");
   }
-  absl::StatusOr<uint64_t> begin = ReadU64((*offsets_it)[0]);
-  absl::StatusOr<uint64_t> end = ReadU64((*offsets_it)[1]);
-  if (!begin.ok() || !end.ok()) {
+  ASSIGN_OR_RETURN(const uint64_t begin, offsets[0].U64());
+  ASSIGN_OR_RETURN(const uint64_t end, offsets[1].U64());
+  if (end < begin) {
     return TensorError(
         file, name,
-        absl::StrCat("data_offsets: ",
-                     (!begin.ok() ? begin : end).status().message()));
+        absl::StrCat("data_offsets [", begin, ", ", end, "] end before begin"));
   }
-  if (*end < *begin) {
-    return TensorError(file, name,
-                       absl::StrCat("data_offsets [", *begin, ", ", *end,
-                                    "] end before begin"));
-  }
-  info.begin = *begin;
-  info.end = *end;
+  info.begin = begin;
+  info.end = end;
 
   uint64_t bytes = 0;
   if (__builtin_mul_overflow(elements, DtypeSize(info.dtype), &bytes)) {
@@ -196,42 +97,19 @@ absl::StatusOr<TensorInfo> ParseTensorEntry(const std::string& name,
   return info;
 }
 
-absl::Status ParseMetadata(const Json& value, absl::string_view file,
+absl::Status ParseMetadata(const JsonNode& node,
                            std::map<std::string, std::string>& metadata) {
   // The reference accepts null here.
-  if (value.is_null()) return absl::OkStatus();
-  if (!value.is_object()) {
-    return FileError(file, "__metadata__ is not a JSON object");
-  }
-  for (auto it = value.begin(); it != value.end(); ++it) {
-    if (!it->is_string()) {
-      return FileError(file, absl::StrCat("__metadata__ key ", Quote(it.key()),
-                                          ": value is not a string"));
-    }
-    metadata.emplace(it.key(), it->get<std::string>());
+  if (node.absent_or_null()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto members, node.Members());
+  for (const auto& [key, value] : members) {
+    ASSIGN_OR_RETURN(std::string text, value.String());
+    metadata.emplace(std::string(key), std::move(text));
   }
   return absl::OkStatus();
 }
 
 }  // namespace
-
-absl::StatusOr<Dtype> ParseDtype(absl::string_view name) {
-  for (const DtypeEntry& e : kDtypes) {
-    if (e.name == name) return e.dtype;
-  }
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown dtype ", Quote(name)));
-}
-
-absl::string_view DtypeName(Dtype dtype) { return Entry(dtype).name; }
-
-size_t DtypeSize(Dtype dtype) { return Entry(dtype).size; }
-
-uint64_t NumElements(absl::Span<const uint64_t> shape) {
-  uint64_t n = 1;
-  for (uint64_t d : shape) n *= d;
-  return n;
-}
 
 absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(
     absl::string_view json, uint64_t data_bytes, absl::string_view file) {
@@ -240,34 +118,14 @@ absl::StatusOr<SafetensorsHeader> ParseSafetensorsHeader(
                                         " bytes, more than the limit of ",
                                         kMaxSafetensorsHeaderBytes));
   }
-  DuplicateKeyFinder duplicates;
-  // std::function copies its target; keep the state outside and capture it.
-  Json root = Json::parse(
-      json.begin(), json.end(),
-      [&duplicates](int depth, Json::parse_event_t event, Json& parsed) {
-        return duplicates(depth, event, parsed);
-      },
-      /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    return FileError(file, "header is not valid JSON");
-  }
-  if (!duplicates.duplicate.empty()) {
-    if (duplicates.duplicate_parent.empty()) {
-      return TensorError(file, duplicates.duplicate,
-                         "name appears more than once in the header");
-    }
-    return TensorError(file, duplicates.duplicate_parent,
-                       absl::StrCat("key ", Quote(duplicates.duplicate),
-                                    " appears more than once"));
-  }
-  if (!root.is_object()) {
-    return FileError(file, "header is not a JSON object");
-  }
+  ASSIGN_OR_RETURN(Json root, ParseStrictJson(json, file));
+  const JsonNode doc(root, file);
+  RETURN_IF_ERROR(doc.ExpectObject());
 
   SafetensorsHeader header;
   for (auto it = root.begin(); it != root.end(); ++it) {
     if (it.key() == "__metadata__") {
-      RETURN_IF_ERROR(ParseMetadata(it.value(), file, header.metadata));
+      RETURN_IF_ERROR(ParseMetadata(doc.Field(it.key()), header.metadata));
       continue;
     }
     ASSIGN_OR_RETURN(TensorInfo info,

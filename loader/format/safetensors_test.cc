@@ -59,34 +59,6 @@ std::vector<uint8_t> Bytes(absl::Span<const uint8_t> s) {
   return std::vector<uint8_t>(s.begin(), s.end());
 }
 
-TEST(DtypeTest, NamesAndSizesRoundTrip) {
-  struct Case {
-    const char* name;
-    Dtype dtype;
-    size_t size;
-  };
-  const Case cases[] = {
-      {"BOOL", Dtype::kBool, 1},      {"U8", Dtype::kU8, 1},
-      {"I8", Dtype::kI8, 1},          {"U16", Dtype::kU16, 2},
-      {"I16", Dtype::kI16, 2},        {"F16", Dtype::kF16, 2},
-      {"BF16", Dtype::kBF16, 2},      {"U32", Dtype::kU32, 4},
-      {"I32", Dtype::kI32, 4},        {"F32", Dtype::kF32, 4},
-      {"U64", Dtype::kU64, 8},        {"I64", Dtype::kI64, 8},
-      {"F64", Dtype::kF64, 8},        {"F8_E4M3", Dtype::kF8E4M3, 1},
-      {"F8_E5M2", Dtype::kF8E5M2, 1},
-  };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    absl::StatusOr<Dtype> d = ParseDtype(c.name);
-    ASSERT_TRUE(d.ok()) << d.status();
-    EXPECT_EQ(*d, c.dtype);
-    EXPECT_EQ(DtypeName(c.dtype), c.name);
-    EXPECT_EQ(DtypeSize(c.dtype), c.size);
-  }
-  EXPECT_EQ(ParseDtype("bf16").status().code(),
-            absl::StatusCode::kInvalidArgument);
-}
-
 TEST(SafetensorsFileTest, ReadsValidFile) {
   // Out of offset order in the JSON, a scalar, an empty tensor sharing an
   // offset, leading and trailing whitespace, and metadata.
@@ -177,7 +149,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(
         BadHeaderCase{"bad_json", R"({"a":{"dtype":)", "", "",
                       "not valid JSON"},
-        BadHeaderCase{"not_object", "[1,2]", "", "", "not a JSON object"},
+        BadHeaderCase{"not_object", "[1,2]", "", "",
+                      "expected an object, got [1,2]"},
         BadHeaderCase{"trailing_garbage", "{} x", "", "", "not valid JSON"},
         BadHeaderCase{"invalid_utf8", "{\"a\xff\":{}}", "", "",
                       "not valid JSON"},
@@ -192,9 +165,11 @@ INSTANTIATE_TEST_SUITE_P(
         BadHeaderCase{"size_mismatch", Obj(Entry("w", "F32", "[2]", "[0,4]")),
                       "abcd", "w", "is 8 bytes but data_offsets [0, 4] span 4"},
         BadHeaderCase{"negative_dim", Obj(Entry("w", "U8", "[-2]", "[0,2]")),
-                      "xy", "w", "non-negative integer"},
+                      "xy", "w",
+                      "shape[0]: expected an unsigned integer, got -2"},
         BadHeaderCase{"float_dim", Obj(Entry("w", "U8", "[2.0]", "[0,2]")),
-                      "xy", "w", "non-negative integer"},
+                      "xy", "w",
+                      "shape[0]: expected an unsigned integer, got 2.0"},
         BadHeaderCase{"shape_overflow",
                       Obj(Entry("w", "U8", "[4294967296,4294967296]", "[0,2]")),
                       "xy", "w", "overflows"},
@@ -204,7 +179,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadHeaderCase{"offsets_arity", Obj(Entry("w", "U8", "[2]", "[0,2,4]")),
                       "xy", "w", "data_offsets"},
         BadHeaderCase{"offset_negative", Obj(Entry("w", "U8", "[2]", "[-1,1]")),
-                      "xy", "w", "data_offsets"},
+                      "xy", "w",
+                      "data_offsets[0]: expected an unsigned integer"},
         BadHeaderCase{"end_before_begin", Obj(Entry("w", "U8", "[0]", "[2,0]")),
                       "xy", "w", "end before begin"},
         BadHeaderCase{"out_of_bounds", Obj(Entry("w", "U8", "[4]", "[0,4]")),
@@ -222,21 +198,21 @@ INSTANTIATE_TEST_SUITE_P(
         BadHeaderCase{"duplicate_name",
                       Obj(Entry("a", "U8", "[2]", "[0,2]"),
                           Entry("a", "U8", "[2]", "[0,2]")),
-                      "xy", "a", "more than once"},
+                      "xy", "", ": duplicate key \"a\""},
         BadHeaderCase{"duplicate_key",
                       R"({"w":{"dtype":"U8","dtype":"U8","shape":[2],)"
                       R"("data_offsets":[0,2]}})",
-                      "xy", "w", "key 'dtype' appears more than once"},
+                      "xy", "", ": w: duplicate key \"dtype\""},
         BadHeaderCase{"unknown_key",
                       R"({"w":{"dtype":"U8","shape":[2],"data_offsets":[0,2],)"
                       R"("strides":[1]}})",
-                      "xy", "w", "unknown key 'strides'"},
+                      "xy", "w", "unknown field \"strides\""},
         BadHeaderCase{"entry_not_object", R"({"w":[1,2]})", "", "w",
-                      "not a JSON object"},
+                      "expected an object, got [1,2]"},
         BadHeaderCase{"metadata_not_string", R"({"__metadata__":{"k":1}})", "",
-                      "", "__metadata__ key 'k'"},
+                      "", "__metadata__.k: expected a string, got 1"},
         BadHeaderCase{"metadata_not_object", R"({"__metadata__":[]})", "", "",
-                      "__metadata__ is not"}),
+                      "__metadata__: expected an object, got []"}),
     [](const ::testing::TestParamInfo<BadHeaderCase>& info) {
       return std::string(info.param.label);
     });

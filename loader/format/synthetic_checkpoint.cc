@@ -11,6 +11,7 @@
 #include "loader/codec/synthetic_weights.h"
 #include "loader/format/atomic_output.h"
 #include "loader/format/safetensors.h"
+#include "loader/shard/llama_schema.h"
 #include "nlohmann/json.hpp"
 
 namespace df11 {
@@ -23,25 +24,49 @@ struct SynthTensor {
   uint64_t bytes() const { return 2 * NumElements(shape); }
 };
 
-std::vector<SynthTensor> Tensors(const SyntheticSpec& s) {
-  const uint64_t h = s.hidden_size, f = s.intermediate_size, v = s.vocab_size;
-  const uint64_t head_dim = s.hidden_size / s.num_heads;
-  const uint64_t kv = s.num_kv_heads * head_dim;
-  std::vector<SynthTensor> out = {{"model.embed_tokens.weight", {v, h}, 0.02}};
-  for (int64_t l = 0; l < s.num_layers; ++l) {
-    const std::string p = absl::StrCat("model.layers.", l, ".");
-    out.push_back({p + "input_layernorm.weight", {h}, 0});
-    out.push_back({p + "self_attn.q_proj.weight", {h, h}, 0.02});
-    out.push_back({p + "self_attn.k_proj.weight", {kv, h}, 0.03});
-    out.push_back({p + "self_attn.v_proj.weight", {kv, h}, 0.008});
-    out.push_back({p + "self_attn.o_proj.weight", {h, h}, 0.01});
-    out.push_back({p + "post_attention_layernorm.weight", {h}, 0});
-    out.push_back({p + "mlp.gate_proj.weight", {f, h}, 0.015});
-    out.push_back({p + "mlp.up_proj.weight", {f, h}, 0.012});
-    out.push_back({p + "mlp.down_proj.weight", {h, f}, 0.006});
+// Trained-like scales per kind; 0 for a norm (values near 1).
+double Stddev(LlamaTensorKind kind) {
+  switch (kind) {
+    case LlamaTensorKind::kEmbed:
+    case LlamaTensorKind::kLmHead:
+    case LlamaTensorKind::kQ:
+      return 0.02;
+    case LlamaTensorKind::kK:
+      return 0.03;
+    case LlamaTensorKind::kV:
+      return 0.008;
+    case LlamaTensorKind::kO:
+      return 0.01;
+    case LlamaTensorKind::kGate:
+      return 0.015;
+    case LlamaTensorKind::kUp:
+      return 0.012;
+    case LlamaTensorKind::kDown:
+      return 0.006;
+    case LlamaTensorKind::kFinalNorm:
+    case LlamaTensorKind::kInputNorm:
+    case LlamaTensorKind::kPostNorm:
+      return 0;
   }
-  out.push_back({"model.norm.weight", {h}, 0});
-  if (!s.tie_word_embeddings) out.push_back({"lm_head.weight", {v, h}, 0.02});
+  return 0;
+}
+
+// The tensors the schema implies, in its (the forward pass's) order.
+std::vector<SynthTensor> Tensors(const SyntheticSpec& s) {
+  LlamaShape shape;
+  shape.hidden = s.hidden_size;
+  shape.intermediate = s.intermediate_size;
+  shape.layers = s.num_layers;
+  shape.heads = s.num_heads;
+  shape.kv_heads = s.num_kv_heads;
+  shape.head_dim = s.hidden_size / s.num_heads;
+  shape.vocab = s.vocab_size;
+  shape.tied = s.tie_word_embeddings;
+  std::vector<SynthTensor> out;
+  for (const LlamaTensorId& id : LlamaTensors(shape)) {
+    out.push_back(
+        {LlamaTensorName(id), LlamaTensorShape(shape, id), Stddev(id.kind)});
+  }
   return out;
 }
 

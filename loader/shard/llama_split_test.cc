@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <numeric>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -13,121 +14,118 @@ namespace {
 
 using ::testing::HasSubstr;
 
-AttentionHeads Config(int heads, int kv_heads) { return {heads, kv_heads}; }
+TEST(SplitKindTest, NamesRoundTrip) {
+  for (SplitKind kind : {SplitKind::kReplicated, SplitKind::kRows,
+                         SplitKind::kColumns, SplitKind::kRowsPadded}) {
+    absl::StatusOr<SplitKind> parsed = ParseSplitKind(SplitKindName(kind));
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_EQ(*parsed, kind);
+  }
+  EXPECT_EQ(SplitKindName(SplitKind::kRowsPadded), "rows_padded");
+  EXPECT_EQ(ParseSplitKind("rows-padded").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
 
-struct RuleCase {
-  std::string name;
-  std::vector<uint64_t> shape;
-  int kv_heads;
+TEST(MakeSplitPlanTest, IndivisibleShapeIsRejected) {
+  for (SplitKind kind : {SplitKind::kRows, SplitKind::kColumns}) {
+    auto plan = MakeSplitPlan(kind, 2, {100, 100}, 8);
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(plan.status().message()),
+                HasSubstr("does not divide into 8"));
+  }
+}
+
+TEST(MakeSplitPlanTest, SplitOfA1DTensorIsRejected) {
+  for (SplitKind kind :
+       {SplitKind::kRows, SplitKind::kColumns, SplitKind::kRowsPadded}) {
+    auto plan = MakeSplitPlan(kind, 2, {64}, 2);
+    EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+  }
+}
+
+// Padded rows for vocabulary sizes and TP sizes that do not divide, and ones
+// with ranks holding only padding (fewer rows than ranks, or a last part
+// that starts past the end).
+struct PaddingCase {
+  uint64_t rows;
   int tp;
-  SplitKind kind;
-  std::vector<uint64_t> shard_shape;
+  uint64_t shard_rows;
+  std::vector<uint64_t> real_rows;  // per rank
 };
 
-class LlamaSplitRuleTest : public ::testing::TestWithParam<RuleCase> {};
+class PaddedRowsTest : public ::testing::TestWithParam<PaddingCase> {};
 
-TEST_P(LlamaSplitRuleTest, KindAndShardShape) {
-  const RuleCase& c = GetParam();
-  auto plan = PlanLlamaSplit(c.name, 2, c.shape, Config(8, c.kv_heads), c.tp);
+TEST_P(PaddedRowsTest, ShardsAreCeilRowsEndingInZeros) {
+  const PaddingCase& c = GetParam();
+  const uint64_t cols = 3;
+  auto plan = MakeSplitPlan(SplitKind::kRowsPadded, 2, {c.rows, cols}, c.tp);
   ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_EQ(plan->kind, c.kind);
-  EXPECT_EQ(plan->shard_shape, c.shard_shape);
+  EXPECT_EQ(plan->shard_shape, (std::vector<uint64_t>{c.shard_rows, cols}));
+  EXPECT_TRUE(plan->contiguous());
+
+  std::vector<uint8_t> tensor(c.rows * cols * 2);
+  std::iota(tensor.begin(), tensor.end(), 1);
+  std::vector<uint8_t> rebuilt(tensor.size(), 0);
+  uint64_t total_real = 0;
+  for (int rank = 0; rank < c.tp; ++rank) {
+    SCOPED_TRACE(testing::Message() << "rank " << rank);
+    const uint64_t real = c.real_rows[rank];
+    EXPECT_EQ(plan->source_bytes(rank), real * cols * 2);
+    total_real += real;
+    std::vector<uint8_t> shard(plan->shard_bytes(), 0xee);
+    ExtractShard(*plan, tensor, rank, absl::MakeSpan(shard));
+    // Rows [rank * S, rank * S + real) of the tensor, then zeros.
+    const uint64_t first = rank * c.shard_rows * cols * 2;
+    for (uint64_t b = 0; b < shard.size(); ++b) {
+      const uint8_t want = b < real * cols * 2 ? tensor[first + b] : 0;
+      ASSERT_EQ(shard[b], want) << "byte " << b;
+    }
+    EXPECT_TRUE(ShardPaddingIsZero(*plan, rank, shard));
+    if (real < c.shard_rows) {
+      shard.back() = 1;
+      EXPECT_FALSE(ShardPaddingIsZero(*plan, rank, shard));
+      shard.back() = 0;
+    }
+    // Gathered in pieces of 2 rows, the same bytes.
+    std::vector<uint8_t> pieces(shard.size(), 0xee);
+    const uint64_t row = cols * 2;
+    for (uint64_t r = 0; r < c.shard_rows; r += 2) {
+      const uint64_t n = std::min<uint64_t>(2, c.shard_rows - r);
+      ExtractShardRows(*plan, tensor, rank, r,
+                       absl::MakeSpan(pieces).subspan(r * row, n * row));
+    }
+    EXPECT_EQ(pieces, shard);
+    InsertShard(*plan, shard, rank, absl::MakeSpan(rebuilt));
+  }
+  EXPECT_EQ(total_real, c.rows);
+  EXPECT_EQ(rebuilt, tensor);
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    Rules, LlamaSplitRuleTest,
-    ::testing::Values(
-        RuleCase{"model.layers.0.self_attn.q_proj.weight",
-                 {64, 64},
-                 4,
-                 2,
-                 SplitKind::kRows,
-                 {32, 64}},
-        RuleCase{"model.layers.0.self_attn.k_proj.weight",
-                 {32, 64},
-                 4,
-                 4,
-                 SplitKind::kRows,
-                 {8, 64}},
-        RuleCase{"model.layers.0.self_attn.v_proj.weight",
-                 {32, 64},
-                 4,
-                 2,
-                 SplitKind::kRows,
-                 {16, 64}},
-        RuleCase{"model.layers.0.self_attn.k_proj.weight",
-                 {16, 64},
-                 2,
-                 4,
-                 SplitKind::kReplicated,
-                 {16, 64}},
-        RuleCase{"model.layers.0.self_attn.o_proj.weight",
-                 {64, 64},
-                 4,
-                 4,
-                 SplitKind::kColumns,
-                 {64, 16}},
-        RuleCase{"model.layers.1.mlp.gate_proj.weight",
-                 {128, 64},
-                 4,
-                 2,
-                 SplitKind::kRows,
-                 {64, 64}},
-        RuleCase{"model.layers.1.mlp.up_proj.weight",
-                 {128, 64},
-                 4,
-                 2,
-                 SplitKind::kRows,
-                 {64, 64}},
-        RuleCase{"model.layers.1.mlp.down_proj.weight",
-                 {64, 128},
-                 4,
-                 2,
-                 SplitKind::kColumns,
-                 {64, 64}},
-        RuleCase{"model.embed_tokens.weight",
-                 {256, 64},
-                 4,
-                 4,
-                 SplitKind::kRows,
-                 {64, 64}},
-        RuleCase{
-            "lm_head.weight", {256, 64}, 4, 2, SplitKind::kRows, {128, 64}},
-        RuleCase{"model.norm.weight", {64}, 4, 4, SplitKind::kReplicated, {64}},
-        RuleCase{"model.layers.0.input_layernorm.weight",
-                 {64},
-                 4,
-                 2,
-                 SplitKind::kReplicated,
-                 {64}},
-        RuleCase{"model.layers.0.self_attn.q_proj.weight",
-                 {64, 64},
-                 4,
-                 1,
-                 SplitKind::kRows,
-                 {64, 64}}));
+    Sizes, PaddedRowsTest,
+    ::testing::Values(PaddingCase{389, 1, 389, {389}},
+                      PaddingCase{389, 2, 195, {195, 194}},
+                      PaddingCase{389, 3, 130, {130, 130, 129}},
+                      PaddingCase{389, 4, 98, {98, 98, 98, 95}},
+                      PaddingCase{389, 8, 49, {49, 49, 49, 49, 49, 49, 49, 46}},
+                      PaddingCase{256, 4, 64, {64, 64, 64, 64}},  // divides
+                      PaddingCase{3, 4, 1, {1, 1, 1, 0}},         // V < tp
+                      PaddingCase{1, 8, 1, {1, 0, 0, 0, 0, 0, 0, 0}},
+                      PaddingCase{5, 4, 2, {2, 2, 1, 0}},  // last: only pad
+                      PaddingCase{10, 8, 2, {2, 2, 2, 2, 2, 0, 0, 0}},
+                      PaddingCase{0, 2, 0, {0, 0}}));
 
-TEST(LlamaSplitTest, IndivisibleShapeNamesTheTensor) {
-  auto plan = PlanLlamaSplit("model.layers.0.mlp.up_proj.weight", 2, {100, 64},
-                             Config(8, 8), 8);
-  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(plan.status().message()),
-              HasSubstr("model.layers.0.mlp.up_proj.weight"));
-  EXPECT_THAT(std::string(plan.status().message()),
-              HasSubstr("does not divide"));
-}
-
-TEST(LlamaSplitTest, IndivisibleHeadsAreRejected) {
-  auto plan = PlanLlamaSplit("model.layers.0.self_attn.q_proj.weight", 2,
-                             {60, 64}, Config(6, 6), 4);
-  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(std::string(plan.status().message()),
-              HasSubstr("6 attention heads do not divide into 4"));
-}
-
-TEST(LlamaSplitTest, SplitOfA1DTensorIsRejected) {
-  auto plan = MakeSplitPlan(SplitKind::kRows, 2, {64}, 2);
-  EXPECT_EQ(plan.status().code(), absl::StatusCode::kInvalidArgument);
+TEST(PaddedRowsTest, KindsWithoutPaddingHaveNone) {
+  for (SplitKind kind :
+       {SplitKind::kRows, SplitKind::kColumns, SplitKind::kReplicated}) {
+    auto plan = MakeSplitPlan(kind, 2, {4, 4}, 2);
+    ASSERT_TRUE(plan.ok());
+    for (int rank = 0; rank < 2; ++rank) {
+      EXPECT_EQ(plan->source_bytes(rank), plan->shard_bytes());
+      EXPECT_TRUE(ShardPaddingIsZero(
+          *plan, rank, std::vector<uint8_t>(plan->shard_bytes(), 7)));
+    }
+  }
 }
 
 class ShardRoundTripTest
@@ -150,31 +148,28 @@ TEST_P(ShardRoundTripTest, ExtractThenInsertRebuildsTheTensor) {
     for (uint64_t i = 0; i < h; ++i) {
       for (uint64_t j = 0; j < w; ++j) {
         uint64_t ti = i, tj = j;
-        if (kind == SplitKind::kRows) ti += rank * h;
+        if (kind == SplitKind::kRows || kind == SplitKind::kRowsPadded) {
+          ti += rank * h;
+        }
         if (kind == SplitKind::kColumns) tj += rank * w;
         ASSERT_EQ(shard[(i * w + j) * 2], tensor[(ti * 20 + tj) * 2]);
         ASSERT_EQ(shard[(i * w + j) * 2 + 1], tensor[(ti * 20 + tj) * 2 + 1]);
       }
     }
-    if (kind == SplitKind::kColumns) {
-      // Gathered in pieces of 5 rows (the last one shorter), the same bytes.
-      const uint64_t row = plan->shard_shape[1] * 2;
-      std::vector<uint8_t> pieces(shard.size(), 0);
-      for (uint64_t r = 0; r < 12; r += 5) {
-        const uint64_t rows = std::min<uint64_t>(5, 12 - r);
-        ExtractColumnsShardRows(
-            *plan, tensor, rank, r,
-            absl::MakeSpan(pieces).subspan(r * row, rows * row));
-      }
-      EXPECT_EQ(pieces, shard);
+    // Gathered in pieces of 5 rows (the last one shorter), the same bytes.
+    const uint64_t row = plan->shard_shape[1] * 2;
+    std::vector<uint8_t> pieces(shard.size(), 0);
+    for (uint64_t r = 0; r < h; r += 5) {
+      const uint64_t rows = std::min<uint64_t>(5, h - r);
+      ExtractShardRows(*plan, tensor, rank, r,
+                       absl::MakeSpan(pieces).subspan(r * row, rows * row));
     }
+    EXPECT_EQ(pieces, shard);
     InsertShard(*plan, shard, rank, absl::MakeSpan(rebuilt));
     // A shard said to be contiguous is the tensor's bytes at its offset.
     if (plan->contiguous()) {
-      const uint64_t offset =
-          kind == SplitKind::kReplicated ? 0 : rank * plan->shard_bytes();
-      EXPECT_TRUE(
-          std::equal(shard.begin(), shard.end(), tensor.begin() + offset));
+      EXPECT_TRUE(std::equal(shard.begin(), shard.end(),
+                             tensor.begin() + plan->source_offset(rank)));
     }
   }
   EXPECT_EQ(rebuilt, tensor);
@@ -184,7 +179,8 @@ TEST_P(ShardRoundTripTest, ExtractThenInsertRebuildsTheTensor) {
 INSTANTIATE_TEST_SUITE_P(
     KindsAndSizes, ShardRoundTripTest,
     ::testing::Combine(::testing::Values(SplitKind::kRows, SplitKind::kColumns,
-                                         SplitKind::kReplicated),
+                                         SplitKind::kReplicated,
+                                         SplitKind::kRowsPadded),
                        ::testing::Values(1, 2, 4)));
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "loader/tokenizer/tokenizer_json.h"
 
 #include <cstdint>
-#include <initializer_list>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -9,8 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_join.h"
 #include "loader/base/status_macros.h"
+#include "loader/base/strict_json.h"
 #include "loader/tokenizer/utf8.h"
 
 namespace df11::tokenizer {
@@ -21,190 +20,68 @@ using Json = nlohmann::json;
 // Debian's abseil has its own string_view; StrCat needs it.
 absl::string_view Sv(std::string_view s) { return {s.data(), s.size()}; }
 
-// Records the first syntax error of a SAX pass; nlohmann's message already
-// holds the line and column.
-class ErrorRecorder : public nlohmann::json_sax<Json> {
- public:
-  bool null() override { return true; }
-  bool boolean(bool) override { return true; }
-  bool number_integer(number_integer_t) override { return true; }
-  bool number_unsigned(number_unsigned_t) override { return true; }
-  bool number_float(number_float_t, const string_t&) override { return true; }
-  bool string(string_t&) override { return true; }
-  bool binary(binary_t&) override { return true; }
-  bool start_object(std::size_t) override { return true; }
-  bool key(string_t&) override { return true; }
-  bool end_object() override { return true; }
-  bool start_array(std::size_t) override { return true; }
-  bool end_array() override { return true; }
-  bool parse_error(std::size_t, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
-    message = ex.what();
-    return false;
-  }
-  std::string message;
-};
+constexpr int64_t kMaxInt32 = std::numeric_limits<int32_t>::max();
 
-// Builds errors that name the file and the JSON path.
-class Reader {
- public:
-  explicit Reader(std::string_view source) : source_(source) {}
-
-  absl::Status Error(std::string_view path, std::string_view message) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(Sv(source_), ": ", Sv(path), ": ", Sv(message)));
-  }
-
-  absl::Status ExpectObject(const Json& j, std::string_view path) const {
-    if (!j.is_object()) return Error(path, "expected an object");
-    return absl::OkStatus();
-  }
-
-  // Rejects keys outside `allowed`: an unknown option could change what the
-  // encoding should be.
-  absl::Status CheckKeys(
-      const Json& j, std::string_view path,
-      std::initializer_list<std::string_view> allowed) const {
-    RETURN_IF_ERROR(ExpectObject(j, path));
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      bool known = false;
-      std::string list;
-      for (std::string_view a : allowed) {
-        known |= it.key() == a;
-        absl::StrAppend(&list, list.empty() ? "" : ", ", Sv(a));
-      }
-      if (!known) {
-        return Error(path, absl::StrFormat("unknown field \"%s\" (known: %s)",
-                                           it.key(), list));
-      }
-    }
-    return absl::OkStatus();
-  }
-
-  // nullptr when absent.
-  const Json* Find(const Json& j, std::string_view key) const {
-    auto it = j.find(std::string(key));
-    return it == j.end() ? nullptr : &*it;
-  }
-
-  absl::StatusOr<std::string> String(const Json& j, std::string_view path,
-                                     std::string_view key) const {
-    const Json* v = Find(j, key);
-    const std::string p = Join(path, key);
-    if (v == nullptr) return Error(p, "missing required string");
-    if (!v->is_string()) return Error(p, "expected a string");
-    return v->get_ref<const std::string&>();
-  }
-
-  absl::StatusOr<bool> Bool(const Json& j, std::string_view path,
-                            std::string_view key, bool fallback) const {
-    const Json* v = Find(j, key);
-    if (v == nullptr || v->is_null()) return fallback;
-    if (!v->is_boolean())
-      return Error(Join(path, key), "expected true or false");
-    return v->get<bool>();
-  }
-
-  absl::StatusOr<int64_t> Int(const Json& j, std::string_view path, int64_t lo,
-                              int64_t hi) const {
-    if (!j.is_number_integer()) return Error(path, "expected an integer");
-    if (j.is_number_unsigned() &&
-        j.get<uint64_t>() > static_cast<uint64_t>(hi)) {
-      return Error(path, absl::StrFormat("%d is out of range [%d, %d]",
-                                         j.get<uint64_t>(), lo, hi));
-    }
-    const int64_t v = j.get<int64_t>();
-    if (v < lo || v > hi) {
-      return Error(path,
-                   absl::StrFormat("%d is out of range [%d, %d]", v, lo, hi));
-    }
-    return v;
-  }
-
-  // A {"String": "..."} pattern; {"Regex": ...} patterns are rejected.
-  absl::StatusOr<std::string> LiteralPattern(const Json& j,
-                                             std::string_view path) const {
-    const std::string p = Join(path, "pattern");
-    const Json* v = Find(j, "pattern");
-    if (v == nullptr || !v->is_object() || v->size() != 1) {
-      return Error(p, "expected {\"String\": ...} or {\"Regex\": ...}");
-    }
-    if (const Json* s = Find(*v, "String"); s != nullptr && s->is_string()) {
-      return s->get<std::string>();
-    }
-    return Error(p, absl::StrFormat("unsupported pattern %s (only String "
-                                    "patterns are supported here)",
-                                    v->dump()));
-  }
-
-  // One Unicode character, e.g. Metaspace's replacement.
-  absl::StatusOr<std::string> Char(const Json& j, std::string_view path,
-                                   std::string_view key) const {
-    ASSIGN_OR_RETURN(std::string s, String(j, path, key));
-    if (s.empty() || FindInvalidUtf8(s) != s.size() ||
-        static_cast<size_t>(Utf8SequenceLength(s[0])) != s.size()) {
-      return Error(Join(path, key), "expected exactly one character");
-    }
-    return s;
-  }
-
-  static std::string Join(std::string_view path, std::string_view key) {
-    return path.empty() ? std::string(key)
-                        : absl::StrCat(Sv(path), ".", Sv(key));
-  }
-  static std::string Index(std::string_view path, size_t i) {
-    return absl::StrCat(Sv(path), "[", i, "]");
-  }
-
- private:
-  std::string_view source_;
-};
-
-absl::StatusOr<std::string> TypeOf(const Reader& r, const Json& j,
-                                   std::string_view path) {
-  RETURN_IF_ERROR(r.ExpectObject(j, path));
-  return r.String(j, path, "type");
+// The object's "type" string.
+absl::StatusOr<std::string> TypeOf(const JsonNode& j) {
+  RETURN_IF_ERROR(j.ExpectObject());
+  return j.Field("type").String();
 }
 
-absl::Status Unsupported(const Reader& r, std::string_view path,
-                         std::string_view what, std::string_view type,
-                         std::string_view supported) {
-  return r.Error(Reader::Join(path, "type"),
-                 absl::StrFormat("unsupported %s \"%s\" (supported: %s)", what,
-                                 type, supported));
+absl::Status Unsupported(const JsonNode& j, std::string_view what,
+                         std::string_view type, std::string_view supported) {
+  return j.Field("type").Error(absl::StrFormat(
+      "unsupported %s \"%s\" (supported: %s)", what, type, supported));
 }
 
-absl::Status ParseNormalizer(const Reader& r, const Json& j,
-                             const std::string& path,
+// A {"String": "..."} pattern; {"Regex": ...} patterns are rejected.
+absl::StatusOr<std::string> LiteralPattern(const JsonNode& j) {
+  const JsonNode p = j.Field("pattern");
+  if (!p.present() || !p.json().is_object() || p.json().size() != 1) {
+    return p.Error("expected {\"String\": ...} or {\"Regex\": ...}");
+  }
+  const JsonNode literal = p.Field("String");
+  if (literal.present() && literal.json().is_string()) return literal.String();
+  return p.Error(absl::StrFormat(
+      "unsupported pattern %s (only String patterns are supported here)",
+      p.json().dump(-1, ' ', false, Json::error_handler_t::replace)));
+}
+
+// One Unicode character, e.g. Metaspace's replacement.
+absl::StatusOr<std::string> Char(const JsonNode& j) {
+  ASSIGN_OR_RETURN(std::string s, j.String());
+  if (s.empty() || FindInvalidUtf8(s) != s.size() ||
+      static_cast<size_t>(Utf8SequenceLength(s[0])) != s.size()) {
+    return j.Error("expected exactly one character");
+  }
+  return s;
+}
+
+absl::Status ParseNormalizer(const JsonNode& j,
                              std::vector<NormalizerStep>* out) {
-  if (j.is_null()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::string type, TypeOf(r, j, path));
+  if (j.absent_or_null()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string type, TypeOf(j));
   using Kind = NormalizerStep::Kind;
   if (type == "Sequence") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "normalizers"}));
-    const Json* list = r.Find(j, "normalizers");
-    const std::string p = Reader::Join(path, "normalizers");
-    if (list == nullptr || !list->is_array()) {
-      return r.Error(p, "expected an array");
-    }
-    for (size_t i = 0; i < list->size(); ++i) {
-      RETURN_IF_ERROR(ParseNormalizer(r, (*list)[i], Reader::Index(p, i), out));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "normalizers"}));
+    ASSIGN_OR_RETURN(std::vector<JsonNode> list,
+                     j.Field("normalizers").Elements());
+    for (const JsonNode& item : list) {
+      RETURN_IF_ERROR(ParseNormalizer(item, out));
     }
     return absl::OkStatus();
   }
   if (type == "Prepend") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "prepend"}));
-    ASSIGN_OR_RETURN(std::string prepend, r.String(j, path, "prepend"));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "prepend"}));
+    ASSIGN_OR_RETURN(std::string prepend, j.Field("prepend").String());
     out->push_back({Kind::kPrepend, "", std::move(prepend)});
     return absl::OkStatus();
   }
   if (type == "Replace") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "pattern", "content"}));
-    ASSIGN_OR_RETURN(std::string pattern, r.LiteralPattern(j, path));
-    ASSIGN_OR_RETURN(std::string content, r.String(j, path, "content"));
-    if (pattern.empty()) {
-      return r.Error(Reader::Join(path, "pattern"), "empty pattern");
-    }
+    RETURN_IF_ERROR(j.ExpectFields({"type", "pattern", "content"}));
+    ASSIGN_OR_RETURN(std::string pattern, LiteralPattern(j));
+    ASSIGN_OR_RETURN(std::string content, j.Field("content").String());
+    if (pattern.empty()) return j.Field("pattern").Error("empty pattern");
     out->push_back({Kind::kReplace, std::move(pattern), std::move(content)});
     return absl::OkStatus();
   }
@@ -214,172 +91,146 @@ absl::Status ParseNormalizer(const Reader& r, const Json& j,
                                                  {"NFKD", Kind::kNfkd}};
   for (const auto& [name, kind] : kForms) {
     if (type != name) continue;
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type"}));
     out->push_back({kind, "", ""});
     return absl::OkStatus();
   }
-  return Unsupported(r, path, "normalizer", type,
+  return Unsupported(j, "normalizer", type,
                      "Sequence, Prepend, Replace (String), NFC, NFD, NFKC, "
                      "NFKD");
 }
 
-absl::StatusOr<PrependScheme> ParsePrependScheme(const Reader& r, const Json& j,
-                                                 const std::string& path) {
-  if (const Json* v = r.Find(j, "prepend_scheme"); v != nullptr) {
-    ASSIGN_OR_RETURN(std::string s, r.String(j, path, "prepend_scheme"));
+absl::StatusOr<PrependScheme> ParsePrependScheme(const JsonNode& j) {
+  const JsonNode scheme = j.Field("prepend_scheme");
+  if (scheme.present()) {
+    ASSIGN_OR_RETURN(std::string s, scheme.String());
     if (s == "always") return PrependScheme::kAlways;
     if (s == "first") return PrependScheme::kFirst;
     if (s == "never") return PrependScheme::kNever;
-    return r.Error(Reader::Join(path, "prepend_scheme"),
-                   absl::StrFormat("unknown scheme \"%s\" (known: always, "
-                                   "first, never)",
-                                   s));
+    return scheme.Error(absl::StrFormat(
+        "unknown scheme \"%s\" (known: always, first, never)", s));
   }
   // Files written before prepend_scheme existed carry add_prefix_space.
-  ASSIGN_OR_RETURN(bool add, r.Bool(j, path, "add_prefix_space", true));
+  ASSIGN_OR_RETURN(bool add, j.Field("add_prefix_space").BoolOr(true));
   return add ? PrependScheme::kAlways : PrependScheme::kNever;
 }
 
-absl::Status ParsePreTokenizer(const Reader& r, const Json& j,
-                               const std::string& path, bool last,
+absl::Status ParsePreTokenizer(const JsonNode& j, bool last,
                                PreTokenizerSpec* out) {
-  if (j.is_null()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::string type, TypeOf(r, j, path));
+  if (j.absent_or_null()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string type, TypeOf(j));
   using Final = PreTokenizerSpec::Final;
   if (out->final != Final::kNone) {
-    return r.Error(path,
-                   "ByteLevel and Metaspace are supported only as the "
-                   "last pre-tokenizer");
+    return j.Error(
+        "ByteLevel and Metaspace are supported only as the last "
+        "pre-tokenizer");
   }
   if (type == "Sequence") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "pretokenizers"}));
-    const Json* list = r.Find(j, "pretokenizers");
-    const std::string p = Reader::Join(path, "pretokenizers");
-    if (list == nullptr || !list->is_array()) {
-      return r.Error(p, "expected an array");
-    }
-    for (size_t i = 0; i < list->size(); ++i) {
-      RETURN_IF_ERROR(ParsePreTokenizer(r, (*list)[i], Reader::Index(p, i),
-                                        last && i + 1 == list->size(), out));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "pretokenizers"}));
+    ASSIGN_OR_RETURN(std::vector<JsonNode> list,
+                     j.Field("pretokenizers").Elements());
+    for (size_t i = 0; i < list.size(); ++i) {
+      RETURN_IF_ERROR(
+          ParsePreTokenizer(list[i], last && i + 1 == list.size(), out));
     }
     return absl::OkStatus();
   }
   if (type == "Split") {
-    RETURN_IF_ERROR(
-        r.CheckKeys(j, path, {"type", "pattern", "behavior", "invert"}));
-    const Json* pattern = r.Find(j, "pattern");
-    const Json* regex = pattern != nullptr && pattern->is_object()
-                            ? r.Find(*pattern, "Regex")
-                            : nullptr;
-    if (regex == nullptr || !regex->is_string()) {
-      return r.Error(Reader::Join(path, "pattern"),
-                     "only {\"Regex\": ...} patterns are supported");
+    RETURN_IF_ERROR(j.ExpectFields({"type", "pattern", "behavior", "invert"}));
+    const JsonNode regex = j.Field("pattern").Field("Regex");
+    if (!regex.present() || !regex.json().is_string()) {
+      return j.Field("pattern").Error(
+          "only {\"Regex\": ...} patterns are supported");
     }
-    std::optional<SplitPattern> known =
-        SplitPatternFromRegex(regex->get_ref<const std::string&>());
+    ASSIGN_OR_RETURN(std::string text, regex.String());
+    std::optional<SplitPattern> known = SplitPatternFromRegex(text);
     if (!known.has_value()) {
-      return r.Error(
-          Reader::Join(path, "pattern.Regex"),
-          absl::StrFormat("unsupported split regex \"%s\" (supported: the "
-                          "GPT-2, Llama 3 and Qwen 2 patterns)",
-                          regex->get<std::string>()));
+      return regex.Error(absl::StrFormat(
+          "unsupported split regex \"%s\" (supported: the GPT-2, Llama 3 and "
+          "Qwen 2 patterns)",
+          text));
     }
-    ASSIGN_OR_RETURN(std::string behavior, r.String(j, path, "behavior"));
+    const JsonNode behavior_field = j.Field("behavior");
+    ASSIGN_OR_RETURN(std::string behavior, behavior_field.String());
     if (behavior != "Isolated") {
-      return r.Error(Reader::Join(path, "behavior"),
-                     absl::StrFormat("unsupported behavior \"%s\" (supported: "
-                                     "Isolated)",
-                                     behavior));
+      return behavior_field.Error(absl::StrFormat(
+          "unsupported behavior \"%s\" (supported: Isolated)", behavior));
     }
-    ASSIGN_OR_RETURN(bool invert, r.Bool(j, path, "invert", false));
-    if (invert) return r.Error(Reader::Join(path, "invert"), "unsupported");
+    ASSIGN_OR_RETURN(bool invert, j.Field("invert").BoolOr(false));
+    if (invert) return j.Field("invert").Error("unsupported");
     out->splits.push_back(*known);
     return absl::OkStatus();
   }
   if (type == "ByteLevel" || type == "Metaspace") {
     if (!last) {
-      return r.Error(path, absl::StrCat(type,
-                                        " is supported only as the "
-                                        "last pre-tokenizer"));
+      return j.Error(
+          absl::StrCat(type, " is supported only as the last pre-tokenizer"));
     }
   }
   if (type == "ByteLevel") {
-    RETURN_IF_ERROR(r.CheckKeys(
-        j, path, {"type", "add_prefix_space", "trim_offsets", "use_regex"}));
+    RETURN_IF_ERROR(j.ExpectFields(
+        {"type", "add_prefix_space", "trim_offsets", "use_regex"}));
     out->final = Final::kByteLevel;
     ASSIGN_OR_RETURN(out->add_prefix_space,
-                     r.Bool(j, path, "add_prefix_space", true));
-    ASSIGN_OR_RETURN(out->use_regex, r.Bool(j, path, "use_regex", true));
+                     j.Field("add_prefix_space").BoolOr(true));
+    ASSIGN_OR_RETURN(out->use_regex, j.Field("use_regex").BoolOr(true));
     return absl::OkStatus();
   }
   if (type == "Metaspace") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path,
-                                {"type", "replacement", "prepend_scheme",
-                                 "split", "add_prefix_space", "str_rep"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "replacement", "prepend_scheme",
+                                    "split", "add_prefix_space", "str_rep"}));
     out->final = Final::kMetaspace;
-    ASSIGN_OR_RETURN(out->replacement, r.Char(j, path, "replacement"));
-    ASSIGN_OR_RETURN(out->prepend_scheme, ParsePrependScheme(r, j, path));
-    ASSIGN_OR_RETURN(out->split, r.Bool(j, path, "split", true));
+    ASSIGN_OR_RETURN(out->replacement, Char(j.Field("replacement")));
+    ASSIGN_OR_RETURN(out->prepend_scheme, ParsePrependScheme(j));
+    ASSIGN_OR_RETURN(out->split, j.Field("split").BoolOr(true));
     return absl::OkStatus();
   }
-  return Unsupported(r, path, "pre-tokenizer", type,
+  return Unsupported(j, "pre-tokenizer", type,
                      "Sequence, Split (GPT-2/Llama 3/Qwen 2 regex), ByteLevel, "
                      "Metaspace");
 }
 
-absl::Status ParseDecoder(const Reader& r, const Json& j,
-                          const std::string& path,
-                          std::vector<DecoderStep>* out) {
-  ASSIGN_OR_RETURN(std::string type, TypeOf(r, j, path));
+absl::Status ParseDecoder(const JsonNode& j, std::vector<DecoderStep>* out) {
+  ASSIGN_OR_RETURN(std::string type, TypeOf(j));
   using Kind = DecoderStep::Kind;
   DecoderStep step;
   if (type == "Sequence") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "decoders"}));
-    const Json* list = r.Find(j, "decoders");
-    const std::string p = Reader::Join(path, "decoders");
-    if (list == nullptr || !list->is_array()) {
-      return r.Error(p, "expected an array");
-    }
-    for (size_t i = 0; i < list->size(); ++i) {
-      RETURN_IF_ERROR(ParseDecoder(r, (*list)[i], Reader::Index(p, i), out));
-    }
+    RETURN_IF_ERROR(j.ExpectFields({"type", "decoders"}));
+    ASSIGN_OR_RETURN(std::vector<JsonNode> list,
+                     j.Field("decoders").Elements());
+    for (const JsonNode& item : list) RETURN_IF_ERROR(ParseDecoder(item, out));
     return absl::OkStatus();
   } else if (type == "ByteLevel") {
-    RETURN_IF_ERROR(r.CheckKeys(
-        j, path, {"type", "add_prefix_space", "trim_offsets", "use_regex"}));
+    RETURN_IF_ERROR(j.ExpectFields(
+        {"type", "add_prefix_space", "trim_offsets", "use_regex"}));
     step.kind = Kind::kByteLevel;
   } else if (type == "Metaspace") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path,
-                                {"type", "replacement", "prepend_scheme",
-                                 "split", "add_prefix_space", "str_rep"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "replacement", "prepend_scheme",
+                                    "split", "add_prefix_space", "str_rep"}));
     step.kind = Kind::kMetaspace;
-    ASSIGN_OR_RETURN(step.pattern, r.Char(j, path, "replacement"));
-    ASSIGN_OR_RETURN(step.prepend_scheme, ParsePrependScheme(r, j, path));
+    ASSIGN_OR_RETURN(step.pattern, Char(j.Field("replacement")));
+    ASSIGN_OR_RETURN(step.prepend_scheme, ParsePrependScheme(j));
   } else if (type == "Replace") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "pattern", "content"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "pattern", "content"}));
     step.kind = Kind::kReplace;
-    ASSIGN_OR_RETURN(step.pattern, r.LiteralPattern(j, path));
-    ASSIGN_OR_RETURN(step.content, r.String(j, path, "content"));
+    ASSIGN_OR_RETURN(step.pattern, LiteralPattern(j));
+    ASSIGN_OR_RETURN(step.content, j.Field("content").String());
     if (step.pattern.empty()) {
-      return r.Error(Reader::Join(path, "pattern"), "empty pattern");
+      return j.Field("pattern").Error("empty pattern");
     }
   } else if (type == "ByteFallback" || type == "Fuse") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type"}));
     step.kind = type == "Fuse" ? Kind::kFuse : Kind::kByteFallback;
   } else if (type == "Strip") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "content", "start", "stop"}));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "content", "start", "stop"}));
     step.kind = Kind::kStrip;
-    ASSIGN_OR_RETURN(step.pattern, r.Char(j, path, "content"));
-    for (auto [key, dst] :
-         {std::pair{"start", &step.start}, std::pair{"stop", &step.stop}}) {
-      const Json* v = r.Find(j, key);
-      if (v == nullptr) return r.Error(Reader::Join(path, key), "missing");
-      ASSIGN_OR_RETURN(int64_t n, r.Int(*v, Reader::Join(path, key), 0,
-                                        std::numeric_limits<int32_t>::max()));
-      *dst = static_cast<int>(n);
-    }
+    ASSIGN_OR_RETURN(step.pattern, Char(j.Field("content")));
+    ASSIGN_OR_RETURN(int64_t start, j.Field("start").Int(0, kMaxInt32));
+    ASSIGN_OR_RETURN(int64_t stop, j.Field("stop").Int(0, kMaxInt32));
+    step.start = static_cast<int>(start);
+    step.stop = static_cast<int>(stop);
   } else {
-    return Unsupported(r, path, "decoder", type,
+    return Unsupported(j, "decoder", type,
                        "Sequence, ByteLevel, Metaspace, Replace (String), "
                        "ByteFallback, Fuse, Strip");
   }
@@ -387,188 +238,143 @@ absl::Status ParseDecoder(const Reader& r, const Json& j,
   return absl::OkStatus();
 }
 
-absl::Status ParsePostProcessor(const Reader& r, const Json& j,
-                                const std::string& path, TokenizerSpec* out) {
-  if (j.is_null()) return absl::OkStatus();
-  ASSIGN_OR_RETURN(std::string type, TypeOf(r, j, path));
+absl::Status ParsePostProcessor(const JsonNode& j, TokenizerSpec* out) {
+  if (j.absent_or_null()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::string type, TypeOf(j));
   if (type == "Sequence") {
-    RETURN_IF_ERROR(r.CheckKeys(j, path, {"type", "processors"}));
-    const Json* list = r.Find(j, "processors");
-    const std::string p = Reader::Join(path, "processors");
-    if (list == nullptr || !list->is_array()) {
-      return r.Error(p, "expected an array");
-    }
-    for (size_t i = 0; i < list->size(); ++i) {
-      RETURN_IF_ERROR(
-          ParsePostProcessor(r, (*list)[i], Reader::Index(p, i), out));
+    RETURN_IF_ERROR(j.ExpectFields({"type", "processors"}));
+    ASSIGN_OR_RETURN(std::vector<JsonNode> list,
+                     j.Field("processors").Elements());
+    for (const JsonNode& item : list) {
+      RETURN_IF_ERROR(ParsePostProcessor(item, out));
     }
     return absl::OkStatus();
   }
   if (type == "ByteLevel") {
     // Only adjusts offsets, which df11 does not report.
-    return r.CheckKeys(
-        j, path, {"type", "add_prefix_space", "trim_offsets", "use_regex"});
+    return j.ExpectFields(
+        {"type", "add_prefix_space", "trim_offsets", "use_regex"});
   }
   if (type != "TemplateProcessing") {
-    return Unsupported(r, path, "post-processor", type,
+    return Unsupported(j, "post-processor", type,
                        "TemplateProcessing, ByteLevel, Sequence");
   }
-  RETURN_IF_ERROR(
-      r.CheckKeys(j, path, {"type", "single", "pair", "special_tokens"}));
-  const Json* specials = r.Find(j, "special_tokens");
-  const std::string sp = Reader::Join(path, "special_tokens");
-  if (specials == nullptr || !specials->is_object()) {
-    return r.Error(sp, "expected an object");
-  }
-  const Json* single = r.Find(j, "single");
-  const std::string p = Reader::Join(path, "single");
-  if (single == nullptr || !single->is_array()) {
-    return r.Error(p, "expected an array");
-  }
+  RETURN_IF_ERROR(j.ExpectFields({"type", "single", "pair", "special_tokens"}));
+  const JsonNode specials = j.Field("special_tokens");
+  RETURN_IF_ERROR(specials.ExpectObject());
+  ASSIGN_OR_RETURN(std::vector<JsonNode> single, j.Field("single").Elements());
   std::vector<TemplateItem> items;
-  for (size_t i = 0; i < single->size(); ++i) {
-    const Json& item = (*single)[i];
-    const std::string ip = Reader::Index(p, i);
-    RETURN_IF_ERROR(r.ExpectObject(item, ip));
-    if (const Json* seq = r.Find(item, "Sequence"); seq != nullptr) {
-      ASSIGN_OR_RETURN(std::string id, r.String(*seq, ip + ".Sequence", "id"));
+  for (const JsonNode& item : single) {
+    RETURN_IF_ERROR(item.ExpectObject());
+    const JsonNode sequence = item.Field("Sequence");
+    const JsonNode token = item.Field("SpecialToken");
+    if (sequence.present()) {
+      ASSIGN_OR_RETURN(std::string id, sequence.Field("id").String());
       if (id != "A") {
-        return r.Error(ip, absl::StrFormat("sequence \"%s\" in the single "
-                                           "template (only A is allowed)",
-                                           id));
+        return item.Error(absl::StrFormat(
+            "sequence \"%s\" in the single template (only A is allowed)", id));
       }
       items.push_back({true, {}});
-    } else if (const Json* tok = r.Find(item, "SpecialToken"); tok != nullptr) {
-      ASSIGN_OR_RETURN(std::string id,
-                       r.String(*tok, ip + ".SpecialToken", "id"));
-      const Json* def = r.Find(*specials, id);
-      const std::string dp = absl::StrCat(sp, "[\"", id, "\"]");
-      if (def == nullptr || !def->is_object()) {
-        return r.Error(
-            ip, absl::StrFormat("special token \"%s\" is not in %s", id, sp));
+    } else if (token.present()) {
+      ASSIGN_OR_RETURN(std::string id, token.Field("id").String());
+      const JsonNode def = specials.Field(id);
+      if (!def.present() || !def.json().is_object()) {
+        return item.Error(absl::StrFormat("special token \"%s\" is not in %s",
+                                          id, specials.path()));
       }
-      const Json* ids = r.Find(*def, "ids");
-      if (ids == nullptr || !ids->is_array()) {
-        return r.Error(Reader::Join(dp, "ids"), "expected an array");
-      }
+      ASSIGN_OR_RETURN(std::vector<JsonNode> ids, def.Field("ids").Elements());
       TemplateItem t;
-      for (size_t k = 0; k < ids->size(); ++k) {
-        ASSIGN_OR_RETURN(int64_t v,
-                         r.Int((*ids)[k], Reader::Index(dp + ".ids", k), 0,
-                               std::numeric_limits<int32_t>::max()));
-        t.ids.push_back(static_cast<int32_t>(v));
+      for (const JsonNode& v : ids) {
+        ASSIGN_OR_RETURN(int64_t value, v.Int(0, kMaxInt32));
+        t.ids.push_back(static_cast<int32_t>(value));
       }
       items.push_back(std::move(t));
     } else {
-      return r.Error(ip,
-                     "expected {\"Sequence\": ...} or "
-                     "{\"SpecialToken\": ...}");
+      return item.Error(
+          "expected {\"Sequence\": ...} or {\"SpecialToken\": ...}");
     }
   }
   out->templates.push_back(std::move(items));
   return absl::OkStatus();
 }
 
-absl::Status ParseAddedTokens(const Reader& r, const Json* j,
-                              TokenizerSpec* out) {
-  if (j == nullptr || j->is_null()) return absl::OkStatus();
-  if (!j->is_array()) return r.Error("added_tokens", "expected an array");
-  for (size_t i = 0; i < j->size(); ++i) {
-    const Json& t = (*j)[i];
-    const std::string p = Reader::Index("added_tokens", i);
-    RETURN_IF_ERROR(r.CheckKeys(t, p,
-                                {"id", "content", "single_word", "lstrip",
-                                 "rstrip", "normalized", "special"}));
+absl::Status ParseAddedTokens(const JsonNode& j, TokenizerSpec* out) {
+  if (j.absent_or_null()) return absl::OkStatus();
+  ASSIGN_OR_RETURN(std::vector<JsonNode> tokens, j.Elements());
+  for (const JsonNode& t : tokens) {
+    RETURN_IF_ERROR(t.ExpectFields({"id", "content", "single_word", "lstrip",
+                                    "rstrip", "normalized", "special"}));
     AddedTokenSpec a;
-    const Json* id = r.Find(t, "id");
-    if (id == nullptr) return r.Error(p + ".id", "missing");
-    ASSIGN_OR_RETURN(int64_t v, r.Int(*id, p + ".id", 0,
-                                      std::numeric_limits<int32_t>::max()));
-    a.id = static_cast<int32_t>(v);
-    ASSIGN_OR_RETURN(a.content, r.String(t, p, "content"));
-    if (a.content.empty()) return r.Error(p + ".content", "empty token");
-    ASSIGN_OR_RETURN(a.special, r.Bool(t, p, "special", false));
-    ASSIGN_OR_RETURN(a.single_word, r.Bool(t, p, "single_word", false));
-    ASSIGN_OR_RETURN(a.lstrip, r.Bool(t, p, "lstrip", false));
-    ASSIGN_OR_RETURN(a.rstrip, r.Bool(t, p, "rstrip", false));
-    ASSIGN_OR_RETURN(a.normalized, r.Bool(t, p, "normalized", !a.special));
+    ASSIGN_OR_RETURN(int64_t id, t.Field("id").Int(0, kMaxInt32));
+    a.id = static_cast<int32_t>(id);
+    ASSIGN_OR_RETURN(a.content, t.Field("content").String());
+    if (a.content.empty()) return t.Field("content").Error("empty token");
+    ASSIGN_OR_RETURN(a.special, t.Field("special").BoolOr(false));
+    ASSIGN_OR_RETURN(a.single_word, t.Field("single_word").BoolOr(false));
+    ASSIGN_OR_RETURN(a.lstrip, t.Field("lstrip").BoolOr(false));
+    ASSIGN_OR_RETURN(a.rstrip, t.Field("rstrip").BoolOr(false));
+    ASSIGN_OR_RETURN(a.normalized, t.Field("normalized").BoolOr(!a.special));
     out->added_tokens.push_back(std::move(a));
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseModel(const Reader& r, const Json* j, TokenizerSpec* out) {
-  if (j == nullptr) return r.Error("model", "missing");
-  ASSIGN_OR_RETURN(std::string type, TypeOf(r, *j, "model"));
-  if (type != "BPE") {
-    return Unsupported(r, "model", "model", type, "BPE");
-  }
-  RETURN_IF_ERROR(
-      r.CheckKeys(*j, "model",
-                  {"type", "dropout", "unk_token", "continuing_subword_prefix",
-                   "end_of_word_suffix", "fuse_unk", "byte_fallback",
-                   "ignore_merges", "vocab", "merges"}));
-  if (const Json* d = r.Find(*j, "dropout");
-      d != nullptr && !d->is_null() &&
-      !(d->is_number() && d->get<double>() == 0.0)) {
-    return r.Error("model.dropout",
-                   "BPE dropout is random; only null or 0 is supported");
+absl::Status ParseModel(const JsonNode& j, TokenizerSpec* out) {
+  ASSIGN_OR_RETURN(std::string type, TypeOf(j));
+  if (type != "BPE") return Unsupported(j, "model", type, "BPE");
+  RETURN_IF_ERROR(j.ExpectFields(
+      {"type", "dropout", "unk_token", "continuing_subword_prefix",
+       "end_of_word_suffix", "fuse_unk", "byte_fallback", "ignore_merges",
+       "vocab", "merges"}));
+  if (const JsonNode d = j.Field("dropout");
+      !d.absent_or_null() &&
+      !(d.json().is_number() && d.json().get<double>() == 0.0)) {
+    return d.Error("BPE dropout is random; only null or 0 is supported");
   }
   for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
-    const Json* v = r.Find(*j, key);
-    if (v != nullptr && !v->is_null() &&
-        !(v->is_string() && v->get_ref<const std::string&>().empty())) {
-      return r.Error(Reader::Join("model", key), "unsupported (must be null)");
+    const JsonNode v = j.Field(key);
+    if (!v.absent_or_null() &&
+        !(v.json().is_string() &&
+          v.json().get_ref<const std::string&>().empty())) {
+      return v.Error("unsupported (must be null)");
     }
   }
-  if (const Json* unk = r.Find(*j, "unk_token");
-      unk != nullptr && !unk->is_null()) {
-    ASSIGN_OR_RETURN(out->bpe.unk_token, r.String(*j, "model", "unk_token"));
+  if (!j.Field("unk_token").absent_or_null()) {
+    ASSIGN_OR_RETURN(out->bpe.unk_token, j.Field("unk_token").String());
   }
-  ASSIGN_OR_RETURN(out->bpe.fuse_unk, r.Bool(*j, "model", "fuse_unk", false));
+  ASSIGN_OR_RETURN(out->bpe.fuse_unk, j.Field("fuse_unk").BoolOr(false));
   ASSIGN_OR_RETURN(out->bpe.byte_fallback,
-                   r.Bool(*j, "model", "byte_fallback", false));
+                   j.Field("byte_fallback").BoolOr(false));
   ASSIGN_OR_RETURN(out->bpe.ignore_merges,
-                   r.Bool(*j, "model", "ignore_merges", false));
+                   j.Field("ignore_merges").BoolOr(false));
 
-  const Json* vocab = r.Find(*j, "vocab");
-  if (vocab == nullptr || !vocab->is_object()) {
-    return r.Error("model.vocab", "expected an object of token: id");
-  }
-  out->vocab.reserve(vocab->size());
-  for (auto it = vocab->begin(); it != vocab->end(); ++it) {
-    ASSIGN_OR_RETURN(
-        int64_t id,
-        r.Int(it.value(), absl::StrCat("model.vocab[\"", it.key(), "\"]"), 0,
-              std::numeric_limits<int32_t>::max() - 1));
-    out->vocab.emplace_back(it.key(), static_cast<int32_t>(id));
+  ASSIGN_OR_RETURN(auto vocab, j.Field("vocab").Members());
+  out->vocab.reserve(vocab.size());
+  for (const auto& [token, id_field] : vocab) {
+    ASSIGN_OR_RETURN(int64_t id, id_field.Int(0, kMaxInt32 - 1));
+    out->vocab.emplace_back(std::string(token), static_cast<int32_t>(id));
   }
 
-  const Json* merges = r.Find(*j, "merges");
-  if (merges == nullptr || !merges->is_array()) {
-    return r.Error("model.merges", "expected an array");
-  }
-  out->merges.reserve(merges->size());
-  for (size_t i = 0; i < merges->size(); ++i) {
-    const Json& m = (*merges)[i];
-    const std::string p = Reader::Index("model.merges", i);
-    if (m.is_string()) {
+  ASSIGN_OR_RETURN(std::vector<JsonNode> merges, j.Field("merges").Elements());
+  out->merges.reserve(merges.size());
+  for (const JsonNode& m : merges) {
+    const Json& v = m.json();
+    if (v.is_string()) {
       // The older format: "left right", exactly one space.
-      const std::string& s = m.get_ref<const std::string&>();
+      const std::string& s = v.get_ref<const std::string&>();
       const size_t space = s.find(' ');
       if (space == std::string::npos ||
           s.find(' ', space + 1) != std::string::npos) {
-        return r.Error(p, absl::StrFormat("merge \"%s\" is not two tokens "
-                                          "separated by one space",
-                                          s));
+        return m.Error(absl::StrFormat(
+            "merge \"%s\" is not two tokens separated by one space", s));
       }
       out->merges.emplace_back(s.substr(0, space), s.substr(space + 1));
-    } else if (m.is_array() && m.size() == 2 && m[0].is_string() &&
-               m[1].is_string()) {
-      out->merges.emplace_back(m[0].get<std::string>(),
-                               m[1].get<std::string>());
+    } else if (v.is_array() && v.size() == 2 && v[0].is_string() &&
+               v[1].is_string()) {
+      out->merges.emplace_back(v[0].get<std::string>(),
+                               v[1].get<std::string>());
     } else {
-      return r.Error(p, "expected \"left right\" or [\"left\", \"right\"]");
+      return m.Error("expected \"left right\" or [\"left\", \"right\"]");
     }
   }
   return absl::OkStatus();
@@ -578,51 +384,29 @@ absl::Status ParseModel(const Reader& r, const Json* j, TokenizerSpec* out) {
 
 absl::StatusOr<TokenizerSpec> ParseTokenizerJson(std::string_view text,
                                                  std::string_view source) {
-  const Reader r(source);
-  Json root = Json::parse(text.begin(), text.end(), nullptr,
-                          /*allow_exceptions=*/false);
-  if (root.is_discarded()) {
-    ErrorRecorder recorder;
-    Json::sax_parse(text.begin(), text.end(), &recorder);
-    std::string message = recorder.message;
-    const size_t tag = message.find("] ");
-    if (tag != std::string::npos) message = message.substr(tag + 2);
-    return absl::InvalidArgumentError(
-        absl::StrCat(Sv(source), ": JSON ", message));
-  }
-  if (!root.is_object()) {
-    return r.Error("(root)", "expected a JSON object");
-  }
-  RETURN_IF_ERROR(r.CheckKeys(
-      root, "(root)",
+  ASSIGN_OR_RETURN(Json json, ParseStrictJson(Sv(text), Sv(source)));
+  const JsonNode root(json, Sv(source));
+  RETURN_IF_ERROR(root.ExpectFields(
       {"version", "truncation", "padding", "added_tokens", "normalizer",
        "pre_tokenizer", "post_processor", "decoder", "model"}));
   for (const char* key : {"truncation", "padding"}) {
-    const Json* v = r.Find(root, key);
-    if (v != nullptr && !v->is_null()) {
-      return r.Error(key,
-                     "unsupported (must be null): df11 never truncates "
-                     "or pads");
+    if (!root.Field(key).absent_or_null()) {
+      return root.Field(key).Error(
+          "unsupported (must be null): df11 never truncates or pads");
     }
   }
   TokenizerSpec spec;
-  RETURN_IF_ERROR(ParseModel(r, r.Find(root, "model"), &spec));
-  RETURN_IF_ERROR(ParseAddedTokens(r, r.Find(root, "added_tokens"), &spec));
-  if (const Json* v = r.Find(root, "normalizer"); v != nullptr) {
-    RETURN_IF_ERROR(ParseNormalizer(r, *v, "normalizer", &spec.normalizer));
-  }
-  if (const Json* v = r.Find(root, "pre_tokenizer"); v != nullptr) {
-    RETURN_IF_ERROR(ParsePreTokenizer(r, *v, "pre_tokenizer", /*last=*/true,
-                                      &spec.pre_tokenizer));
-  }
+  RETURN_IF_ERROR(ParseModel(root.Field("model"), &spec));
+  RETURN_IF_ERROR(ParseAddedTokens(root.Field("added_tokens"), &spec));
+  RETURN_IF_ERROR(ParseNormalizer(root.Field("normalizer"), &spec.normalizer));
+  RETURN_IF_ERROR(ParsePreTokenizer(root.Field("pre_tokenizer"),
+                                    /*last=*/true, &spec.pre_tokenizer));
   spec.bpe.byte_level =
       spec.pre_tokenizer.final == PreTokenizerSpec::Final::kByteLevel;
-  if (const Json* v = r.Find(root, "post_processor"); v != nullptr) {
-    RETURN_IF_ERROR(ParsePostProcessor(r, *v, "post_processor", &spec));
-  }
-  if (const Json* v = r.Find(root, "decoder"); v != nullptr && !v->is_null()) {
+  RETURN_IF_ERROR(ParsePostProcessor(root.Field("post_processor"), &spec));
+  if (!root.Field("decoder").absent_or_null()) {
     spec.has_decoder = true;
-    RETURN_IF_ERROR(ParseDecoder(r, *v, "decoder", &spec.decoder));
+    RETURN_IF_ERROR(ParseDecoder(root.Field("decoder"), &spec.decoder));
   }
   return spec;
 }

@@ -4,7 +4,9 @@
 //                    ParseTokenizerJson(text, "/models/x/tokenizer.json"));
 //
 // Every error is InvalidArgument and starts with `source`:
-//   - malformed JSON: "<source>: JSON parse error at line L, column C: ..."
+//   - malformed JSON: "<source>: not valid JSON: parse error at line L,
+//     column C: ..."
+//   - a key twice in one object: "<source>: model.vocab: duplicate key \"a\""
 //   - anything unknown or unsupported, which could otherwise change the
 //     encoding silently: "<source>: pre_tokenizer.pretokenizers[1].type:
 //     unsupported pre-tokenizer \"Whitespace\" (supported: ...)".

@@ -14,6 +14,7 @@
 #include "loader/base/status_macros.h"
 #include "loader/engine/generate.h"
 #include "loader/engine/weight_source.h"
+#include "loader/format/safetensors.h"
 #include "nlohmann/json.hpp"
 #include "tests/engine/golden_fixture.h"
 
@@ -91,13 +92,102 @@ INSTANTIATE_TEST_SUITE_P(
                    "does not have"},
         ConfigCase{"fewer_layers", "gqa_llama3", "num_hidden_layers", 2,
                    "config.json says num_hidden_layers 2 but the model has "
-                   "model.layers.2.self_attn.q_proj.weight"},
+                   "model.layers.2."},
         ConfigCase{"untied_without_head", "mha", "tie_word_embeddings", false,
                    "config.json implies tensor lm_head.weight, which the "
                    "model does not have"}),
     [](const testing::TestParamInfo<ConfigCase>& info) {
       return std::string(info.param.name);
     });
+
+// Golden model `model`'s checkpoint plus `extra` tensors, in a new directory.
+struct ExtraTensor {
+  std::string name;
+  Dtype dtype;
+  std::vector<uint64_t> shape;
+};
+
+absl::StatusOr<std::string> WithExtraTensors(
+    const std::string& model, const std::string& tag,
+    const std::vector<ExtraTensor>& extra) {
+  const std::string src = absl::StrCat(kGoldenRoot, "/", model);
+  const std::string dir = TempDir(model + "_" + tag);
+  fs::copy_file(src + "/config.json", dir + "/config.json");
+  ASSIGN_OR_RETURN(auto original,
+                   SafetensorsFile::Open(src + "/model.safetensors"));
+  std::vector<SafetensorsWriter::Declared> declared;
+  for (const TensorInfo& t : original->tensors()) {
+    declared.push_back({t.name, t.dtype});
+  }
+  for (const ExtraTensor& t : extra) declared.push_back({t.name, t.dtype});
+  SafetensorsWriter writer(dir + "/model.safetensors", declared);
+  RETURN_IF_ERROR(writer.Open());
+  for (const TensorInfo& t : original->tensors()) {
+    RETURN_IF_ERROR(writer.Append(t.name, t.shape, original->Data(t)));
+  }
+  for (const ExtraTensor& t : extra) {
+    const std::vector<uint8_t> bytes(NumElements(t.shape) * DtypeSize(t.dtype),
+                                     1);
+    RETURN_IF_ERROR(writer.Append(t.name, t.shape, bytes));
+  }
+  RETURN_IF_ERROR(writer.Finish());
+  return dir;
+}
+
+absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenHf(const std::string& dir,
+                                                    int tp, int rank) {
+  ASSIGN_OR_RETURN(LlamaConfig config, ReadLlamaConfig(dir + "/config.json"));
+  ASSIGN_OR_RETURN(auto source, OpenHfWeightSource(dir, config, tp, rank));
+  return LlamaEngine::Create(
+      config, *source,
+      std::make_unique<CpuBackend>(WorldConfig{.rank = rank, .size = tp}, 1),
+      EngineOptions{});
+}
+
+// A tensor the schema does not know changes the outputs if ignored (a
+// Qwen-style q/k/v bias, say): the engine refuses to load, naming it.
+TEST(UnknownTensor, IsRejectedAtLoadNamingTheTensorAndSource) {
+  struct Case {
+    std::vector<ExtraTensor> extra;
+    std::string message;
+  };
+  const Case cases[] = {
+      {{{"model.layers.0.self_attn.q_proj.bias", Dtype::kBF16, {64}}},
+       "model.layers.0.self_attn.q_proj.bias is not a Llama tensor df11 "
+       "knows; ignoring it would give wrong outputs"},
+      {{{"model.layers.1.self_attn.v_proj.bias", Dtype::kBF16, {64}}},
+       "model.layers.1.self_attn.v_proj.bias is not a Llama tensor df11 "
+       "knows"},
+      {{{"lm_head.weight", Dtype::kBF16, {256, 64}}},
+       "config.json ties the LM head to the embedding (tie_word_embeddings) "
+       "but the model has lm_head.weight"},
+  };
+  int i = 0;
+  for (const Case& c : cases) {
+    auto dir = WithExtraTensors("mha", absl::StrCat("extra", i++), c.extra);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    auto engine = OpenHf(*dir, 1, 0);
+    ASSERT_FALSE(engine.ok()) << c.message;
+    EXPECT_EQ(engine.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(engine.status().message().find(absl::StrCat(*dir, ": ")),
+              std::string::npos)
+        << engine.status();
+    EXPECT_NE(engine.status().message().find(c.message), std::string::npos)
+        << engine.status();
+  }
+}
+
+// Rotary inv_freq buffers that older checkpoints carry are not weights: they
+// load, and are not used.
+TEST(UnknownTensor, RotaryInvFreqBuffersAreNotWeights) {
+  auto dir = WithExtraTensors(
+      "mha", "inv_freq",
+      {{"model.layers.0.self_attn.rotary_emb.inv_freq", Dtype::kF32, {8}},
+       {"model.layers.1.self_attn.rotary_emb.inv_freq", Dtype::kF32, {8}}});
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  auto engine = OpenHf(*dir, 1, 0);
+  EXPECT_TRUE(engine.ok()) << engine.status();
+}
 
 class ForwardErrorTest : public testing::Test {
  protected:

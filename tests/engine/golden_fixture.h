@@ -21,7 +21,7 @@
 namespace df11 {
 
 inline constexpr char kGoldenRoot[] = "tests/engine/testdata";
-inline const char* const kGoldenModels[] = {"mha", "gqa_llama3"};
+inline const char* const kGoldenModels[] = {"mha", "gqa_llama3", "odd_vocab"};
 
 struct GoldenModel {
   std::string dir;

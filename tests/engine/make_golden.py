@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Makes the golden fixtures of tests/engine with Hugging Face transformers.
 
-    python3 tests/engine/make_golden.py OUT_DIR   # then copy OUT_DIR/* to
-                                                 # tests/engine/testdata/
+    python3 tests/engine/make_golden.py OUT_DIR [MODEL...]
+    # then copy OUT_DIR/<model> to tests/engine/testdata/
+
+Without MODEL names it makes every model below. Name models to make only
+those (e.g. a newly added one), leaving the others' fixtures as they are.
 
 For each tiny random-init Llama model below it writes OUT_DIR/<model>/:
   config.json, model.safetensors  the model, weights in BF16 (save_pretrained)
@@ -76,6 +79,26 @@ MODELS = {
         tie_word_embeddings=False,
         bos_token_id=1,
         eos_token_id=[2, 3],
+    ),
+    # A vocabulary (389, prime) that no TP size > 1 divides: the embedding
+    # and LM head are split into equal parts padded with zero rows. Heads and
+    # FFN width divide by 2, 3 and 6, so it serves at TP 2 (kv heads split)
+    # and TP 3 (kv heads replicated). Untied LM head, plain RoPE.
+    "odd_vocab": dict(
+        seed=3,
+        hidden_size=96,
+        intermediate_size=192,
+        num_hidden_layers=2,
+        num_attention_heads=6,
+        num_key_value_heads=2,
+        vocab_size=389,
+        max_position_embeddings=64,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        rope=None,
+        tie_word_embeddings=False,
+        bos_token_id=1,
+        eos_token_id=2,
     ),
 }
 
@@ -186,12 +209,17 @@ def make_model(name, spec, out_dir):
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) < 2:
         sys.exit(__doc__)
+    names = sys.argv[2:] or list(MODELS)
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        sys.exit("unknown model(s): %s (known: %s)" %
+                 (", ".join(unknown), ", ".join(MODELS)))
     torch.set_num_threads(1)
     print("transformers", transformers.__version__, "torch", torch.__version__)
-    for name, spec in MODELS.items():
-        make_model(name, spec, sys.argv[1])
+    for name in names:
+        make_model(name, MODELS[name], sys.argv[1])
 
 
 if __name__ == "__main__":

@@ -16,8 +16,8 @@ set -uo pipefail
 
 # name | sources, relative to the repository root | libraries
 FUZZERS=(
-  "safetensors_header|tests/fuzz/safetensors_header_fuzzer.cc loader/format/safetensors_reader.cc loader/format/safetensors_writer.cc loader/format/block_writer.cc loader/format/checksum.cc|-labsl_statusor -labsl_status -labsl_cord -labsl_str_format_internal -labsl_strings -labsl_int128 -labsl_raw_logging_internal"
-  "manifest|tests/fuzz/manifest_fuzzer.cc loader/format/df11_manifest.cc loader/format/safetensors_reader.cc loader/format/safetensors_writer.cc loader/format/block_writer.cc loader/format/checksum.cc loader/shard/llama_split.cc loader/codec/encoded_tensor.cc loader/codec/huffman_code.cc|-labsl_statusor -labsl_status -labsl_cord -labsl_str_format_internal -labsl_strings -labsl_int128 -labsl_raw_logging_internal"
+  "safetensors_header|tests/fuzz/safetensors_header_fuzzer.cc loader/base/dtype.cc loader/base/strict_json.cc loader/format/safetensors_reader.cc loader/format/safetensors_writer.cc loader/format/block_writer.cc loader/format/checksum.cc|-labsl_statusor -labsl_status -labsl_cord -labsl_str_format_internal -labsl_strings -labsl_int128 -labsl_raw_logging_internal"
+  "manifest|tests/fuzz/manifest_fuzzer.cc loader/base/dtype.cc loader/base/strict_json.cc loader/format/df11_manifest.cc loader/format/safetensors_reader.cc loader/format/safetensors_writer.cc loader/format/block_writer.cc loader/format/checksum.cc loader/shard/llama_split.cc loader/codec/encoded_tensor.cc loader/codec/huffman_code.cc|-labsl_statusor -labsl_status -labsl_cord -labsl_str_format_internal -labsl_strings -labsl_int128 -labsl_throw_delegate -labsl_raw_logging_internal"
 )
 
 CXX=${FUZZ_CXX:-clang++}

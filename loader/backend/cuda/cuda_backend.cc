@@ -56,8 +56,7 @@ int VisibleCudaDevices() {
 absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
     const WorldConfig& world, const CudaBackendOptions& options) {
   std::unique_ptr<CudaBackend> b(new CudaBackend(world, options));
-  const uint64_t cap =
-      static_cast<uint64_t>(options.gpu_memory_gb * double(1ull << 30));
+  const uint64_t cap = static_cast<uint64_t>(options.gpu_memory_gb * 1e9);
   ASSIGN_OR_RETURN(b->memory_, DeviceMemory::Create(world.device, cap));
   RETURN_IF_ERROR(CUDA_STATUS(
       cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking)));

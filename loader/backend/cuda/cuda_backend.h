@@ -46,7 +46,8 @@ typedef struct ncclComm* ncclComm_t;
 namespace df11 {
 
 struct CudaBackendOptions {
-  // The most device memory this rank may use, in GiB; 0: what is free.
+  // The most device memory this rank may use, in GB (10^9 bytes); 0: what
+  // is free.
   double gpu_memory_gb = 0;
   WeightResidency residency = WeightResidency::kDf11;
   bool cuda_graphs = true;

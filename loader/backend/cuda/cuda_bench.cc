@@ -60,7 +60,7 @@ absl::StatusOr<std::vector<Row>> Bench(const WorldConfig& world,
                                        const std::string& weights,
                                        const std::vector<int>& batches) {
   BackendOptions b;
-  ASSIGN_OR_RETURN(b.weights, ParseWeightResidency(weights));
+  ASSIGN_OR_RETURN(b.weight_residency, ParseWeightResidency(weights));
   b.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
   b.cuda_graphs = absl::GetFlag(FLAGS_graphs);
   const int max_batch = *std::max_element(batches.begin(), batches.end());

@@ -191,17 +191,17 @@ TEST_P(CudaBitwiseTest, Df11EqualsBf16AndGraphsEqualEager) {
   std::vector<std::vector<Generation>> runs;
   struct Run {
     WeightKind kind;
-    WeightResidencyMode residency;
+    WeightResidency residency;
     bool graphs;
   };
   for (const Run r :
-       {Run{WeightKind::kDf11, WeightResidencyMode::kDf11, true},
-        Run{WeightKind::kHfBf16, WeightResidencyMode::kDf11, true},
-        Run{WeightKind::kDf11, WeightResidencyMode::kDf11, false},
-        Run{WeightKind::kDf11, WeightResidencyMode::kBf16, true},
-        Run{WeightKind::kDf11, WeightResidencyMode::kOffload, true}}) {
+       {Run{WeightKind::kDf11, WeightResidency::kDf11, true},
+        Run{WeightKind::kHfBf16, WeightResidency::kDf11, true},
+        Run{WeightKind::kDf11, WeightResidency::kDf11, false},
+        Run{WeightKind::kDf11, WeightResidency::kBf16Resident, true},
+        Run{WeightKind::kDf11, WeightResidency::kOffloadPinned, true}}) {
     BackendOptions b;
-    b.weights = r.residency;
+    b.weight_residency = r.residency;
     b.cuda_graphs = r.graphs;
     auto engine = MakeCudaEngine(*golden, r.kind, b);
     ASSERT_TRUE(engine.ok()) << engine.status();

@@ -442,7 +442,7 @@ TEST_F(CudaOpsTest, BadBatchIsTheStepsError) {
 
 TEST_F(CudaOpsTest, MemoryCapIsEnforced) {
   CudaBackendOptions o;
-  o.gpu_memory_gb = 0.05;  // 51 MiB: the GEMM workspace fits, a KV pool not
+  o.gpu_memory_gb = 0.05;  // 50 MB: the GEMM workspace fits, a KV pool not
   auto gpu = CudaBackend::Create(WorldConfig{}, o);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   OpSetup s = MakeSetup(4096, 128, 32, 8, 1000);

@@ -88,7 +88,7 @@ const char* WeightResidencyName(WeightResidency residency) {
       return "df11";
     case WeightResidency::kBf16Resident:
       return "bf16";
-    case WeightResidency::kBf16Offload:
+    case WeightResidency::kOffloadPinned:
       return "offload";
   }
   return "?";
@@ -341,7 +341,7 @@ absl::Status CudaWeightStore::Materialize(const std::string& path) {
     base[g + 1] = base[g] + AlignUp(end, kSlotAlign);
   }
   const uint64_t total = base.back();
-  const bool offload = residency_ == WeightResidency::kBf16Offload;
+  const bool offload = residency_ == WeightResidency::kOffloadPinned;
   if (offload) {
     ASSIGN_OR_RETURN(host_, memory_pool_->AllocatePinned(total));
   } else if (total > 0) {

@@ -14,7 +14,7 @@
 //     weight memory is the two buffers (and raw tensors, used in place).
 //   - kBf16Resident: the weights are decoded once at load and kept as BF16
 //     on the device; Prefetch does nothing. The BF16 baseline.
-//   - kBf16Offload: the decoded weights live in pinned host memory and
+//   - kOffloadPinned: the decoded weights live in pinned host memory and
 //     Prefetch(g) copies the group into buffer g % 2 on the decode stream:
 //     the CPU-offload baseline.
 // Slots whose tensors are all stored raw (norms, a BF16 checkpoint) are
@@ -40,13 +40,13 @@
 #include "absl/status/statusor.h"
 #include "kernels/decode_df11.h"
 #include "loader/backend/cuda/device_memory.h"
+#include "loader/backend/weight_residency.h"
 #include "loader/engine/backend.h"
 #include "loader/engine/weight_source.h"
 #include "loader/engine/weight_store.h"
 
 namespace df11 {
 
-enum class WeightResidency { kDf11, kBf16Resident, kBf16Offload };
 const char* WeightResidencyName(WeightResidency residency);
 
 struct WeightLoadStats {
@@ -118,7 +118,7 @@ class CudaWeightStore final : public WeightStore {
                        // raw tensors of mixed slots)
   Buffer inplace_;     // slots of raw tensors only, used where they are
   Buffer resident_;    // kBf16Resident: decoded weights
-  Buffer host_;        // kBf16Offload: decoded weights, pinned
+  Buffer host_;        // kOffloadPinned: decoded weights, pinned
   Buffer buffers_[2];  // the decode buffers
   Buffer flags_;       // uint32 per group
   uint64_t buffer_bytes_ = 0;

@@ -38,13 +38,8 @@ absl::StatusOr<std::shared_ptr<DeviceMemory>> DeviceMemory::Create(
   RETURN_IF_ERROR(CUDA_STATUS(cudaSetDevice(device)));
   size_t free = 0, total = 0;
   RETURN_IF_ERROR(CUDA_STATUS(cudaMemGetInfo(&free, &total)));
-  if (cap_bytes == 0) cap_bytes = free;
-  if (cap_bytes > free) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "gpu_memory_gb: %.2f GiB asked for, but device %d has %.2f GiB free "
-        "of %.2f",
-        GiB(cap_bytes), device, GiB(free), GiB(total)));
-  }
+  // A cap above what is free is what is free: the cap only ever lowers it.
+  if (cap_bytes == 0 || cap_bytes > free) cap_bytes = free;
   return std::shared_ptr<DeviceMemory>(new DeviceMemory(device, cap_bytes));
 }
 

@@ -36,7 +36,8 @@ const char* DeviceUseName(DeviceUse use);
 
 class DeviceMemory : public std::enable_shared_from_this<DeviceMemory> {
  public:
-  // `cap_bytes` 0: the device's free memory at creation.
+  // `cap_bytes` 0, or more than the device has free at creation: what is
+  // free.
   static absl::StatusOr<std::shared_ptr<DeviceMemory>> Create(
       int device, uint64_t cap_bytes);
 
