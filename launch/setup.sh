@@ -96,8 +96,54 @@ install_venv() {
   fi
 }
 
+# FlashInfer's header-only CUDA templates (attention for the CUDA backend)
+# and the newer CCCL headers they need, from their PyPI wheels, unpacked into
+# a cache outside the repository (bazel/flashinfer_configure.bzl finds them).
+# Only where the CUDA toolkit is; a failed download leaves the CUDA backend
+# on its own attention kernel, with a notice, and is not an error.
+fetch_flashinfer() {
+  local cuda=${CUDA_PATH:-/usr/local/cuda}
+  [[ -x "$cuda/bin/nvcc" && "${DF11_DISABLE_CUDA:-}" != 1 ]] || return 0
+  local cache=${DF11_FLASHINFER_CACHE:-$HOME/.cache/df11}
+  local fi_dir="$cache/flashinfer-0.7.4" cccl_dir="$cache/cccl-13.3"
+  if [[ -d "$fi_dir/include/flashinfer" && -d "$cccl_dir/include/cuda" ]]; then
+    echo "setup: FlashInfer 0.7.4 headers present in $cache"
+    return 0
+  fi
+  local tmp
+  tmp=$(mktemp -d)
+  if python3 -m pip download -q --no-deps -d "$tmp" flashinfer-python==0.7.4 \
+      "nvidia-cuda-cccl==13.3.*" &&
+    python3 - "$tmp" "$fi_dir" "$cccl_dir" <<'PY'
+import glob, os, shutil, sys, zipfile
+tmp, fi_dir, cccl_dir = sys.argv[1:]
+for pattern, prefix, dest in (
+    ("flashinfer_python-*.whl", "flashinfer/data/include/", fi_dir),
+    ("nvidia_cuda_cccl-*.whl", "nvidia/cu13/include/cccl/", cccl_dir),
+):
+    out = dest + ".partial/include"
+    shutil.rmtree(dest + ".partial", ignore_errors=True)
+    with zipfile.ZipFile(glob.glob(os.path.join(tmp, pattern))[0]) as z:
+        for name in z.namelist():
+            if name.startswith(prefix) and not name.endswith("/"):
+                target = os.path.join(out, name[len(prefix):])
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with z.open(name) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+    shutil.rmtree(dest, ignore_errors=True)
+    os.rename(dest + ".partial", dest)
+PY
+  then
+    echo "setup: FlashInfer 0.7.4 and CCCL 13.3 headers unpacked into $cache"
+  else
+    echo "setup: notice: could not fetch FlashInfer headers; the CUDA backend builds with its own decode attention" >&2
+  fi
+  rm -rf "$tmp"
+}
+
 install_packages
 install_venv
+fetch_flashinfer
 
 # The model: quiet when it is there already.
 if ! model=$("$ROOT/launch/fetch_model.sh" smollm2); then

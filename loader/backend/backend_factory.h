@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "loader/backend/weight_residency.h"
 #include "loader/engine/open_model.h"
 
 namespace df11 {
@@ -24,11 +25,23 @@ absl::string_view BackendKindName(BackendKind kind);
 // kCpu.
 BackendKind DefaultBackendKind();
 
+// "df11", "bf16" or "offload" (weight_residency.h); InvalidArgument
+// otherwise.
+absl::StatusOr<WeightResidency> ParseWeightResidency(absl::string_view name);
+
 struct BackendOptions {
   // CPU: threads for GEMMs, attention and decoding (per rank).
   int threads = 1;
-  // CUDA: the most device memory this rank may use; 0 means all of it.
+  // CUDA: the most device memory this rank may use, in GB (10^9 bytes, the
+  // memory plan's unit); 0 means all that is free. What CUDA, cuBLASLt and
+  // NCCL allocate themselves (the context, handles) is not counted.
   double gpu_memory_gb = 0;
+  // CUDA: where the weights live (weight_residency.h).
+  WeightResidency weight_residency = WeightResidency::kDf11;
+  // CUDA: replay decode steps as CUDA graphs.
+  bool cuda_graphs = true;
+  // CUDA: print each rank's memory plan to stderr once the weights are in.
+  bool print_memory_plan = true;
 };
 
 // A factory for OpenLlama. Creating a kCuda backend in a build without

@@ -11,7 +11,10 @@
 //   --json    one JSON object per prompt and line: {"tokens": [new ids]},
 //             with --prompt also "prompt_tokens" and "text"
 //   --logits  with --json, adds "logits": the prompt's last-position logits
-//   --backend cpu or cuda
+//   --backend cpu or cuda (default: cuda where this build has it and a GPU
+//             is visible); with cuda, --gpu_memory_gb (plan's flag, GB,
+//             default 80) caps each rank's device memory and --weights picks
+//             df11 | bf16 | offload
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -20,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
@@ -53,7 +57,16 @@ ABSL_FLAG(int, top_k, 0, "run: sample from the k most likely (0 = all)");
 ABSL_FLAG(double, top_p, 1.0, "run: nucleus sampling mass (1 = all)");
 ABSL_FLAG(uint64_t, sample_seed, 0, "run: sampling seed");
 ABSL_FLAG(bool, ignore_eos, false, "run: keep generating after an EOS id");
-ABSL_FLAG(std::string, backend, "cpu", "run: cpu or cuda");
+ABSL_FLAG(std::string, backend, "",
+          "run: cpu or cuda (default: cuda where this build has it and a GPU "
+          "is visible, else cpu)");
+// Defined by plan_command.cc (GB of 10^9 bytes); run passes it to the CUDA
+// backend as each rank's device memory cap.
+ABSL_DECLARE_FLAG(double, gpu_memory_gb);
+ABSL_FLAG(std::string, weights, "df11",
+          "run: cuda: df11 (compressed, decoded just in time), bf16 (decoded "
+          "once, resident) or offload (BF16 in pinned host memory)");
+ABSL_FLAG(bool, cuda_graphs, true, "run: cuda: replay decode steps as graphs");
 ABSL_FLAG(bool, json, false, "run: print one JSON object per prompt");
 ABSL_FLAG(bool, logits, false,
           "run: with --json, include the prompt's last-position logits");
@@ -93,8 +106,10 @@ struct RunResult {
 absl::StatusOr<RunResult> RunModel(const WorldConfig& world, bool print_text) {
   const std::string dir = absl::GetFlag(FLAGS_model);
   if (dir.empty()) return absl::InvalidArgumentError("--model is required");
-  ASSIGN_OR_RETURN(BackendKind kind,
-                   ParseBackendKind(absl::GetFlag(FLAGS_backend)));
+  BackendKind kind = DefaultBackendKind();
+  if (!absl::GetFlag(FLAGS_backend).empty()) {
+    ASSIGN_OR_RETURN(kind, ParseBackendKind(absl::GetFlag(FLAGS_backend)));
+  }
   RunResult result;
   const std::string text = absl::GetFlag(FLAGS_prompt);
   if (!text.empty()) {
@@ -136,6 +151,10 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world, bool print_text) {
 
   BackendOptions backend;
   backend.threads = std::max(1, Threads() / world.size);
+  backend.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
+  ASSIGN_OR_RETURN(backend.weight_residency,
+                   ParseWeightResidency(absl::GetFlag(FLAGS_weights)));
+  backend.cuda_graphs = absl::GetFlag(FLAGS_cuda_graphs);
   EngineOptions engine_options;
   engine_options.max_context = needed;
   engine_options.kv_capacity_tokens = total;
@@ -240,7 +259,8 @@ int RunRun(const std::vector<std::string>& args) {
     std::fprintf(stderr,
                  "usage: df11 run --model DIR (--prompt TEXT | --tokens "
                  "1,2,3[;4,5]) [--max_new N] [--temperature T --top_k K "
-                 "--top_p P --sample_seed S] [--backend cpu|cuda] [--json "
+                 "--top_p P --sample_seed S] [--backend cpu|cuda "
+                 "--gpu_memory_gb G --weights df11|bf16|offload] [--json "
                  "[--logits]]\n");
     return 2;
   }
