@@ -66,6 +66,10 @@ ABSL_FLAG(std::string, synthetic, "",
           "bench: a synthetic model preset (tiny, small, 8b, 70b, 405b) "
           "instead of --model");
 ABSL_FLAG(std::string, batch, "1,8,32,64,128", "bench: batch sizes");
+ABSL_FLAG(int, shard_of, 1,
+          "bench: with --synthetic, give one GPU the per-rank shapes of "
+          "tensor parallel over N ranks (heads, KV heads, FFN and vocabulary "
+          "divided by N; no all-reduce): a TP=N layer's cost on one GPU");
 ABSL_FLAG(std::string, modes, "df11,bf16,offload",
           "bench: weight residencies to run (df11, bf16, offload)");
 ABSL_FLAG(int, warmup_steps, 3, "bench: decode steps before timing");
@@ -236,9 +240,9 @@ absl::StatusOr<std::unique_ptr<WeightSource>> ModeSource(
 }
 
 // The backend options of a residency mode. df11 and bf16 need none (the
-// source's form decides). Offload needs the CUDA backend's residency option,
-// expected as (docs/planning.md, "Expected from the CUDA backend"):
-//   options.weight_residency = WeightResidency::kOffloadPinned;
+// source's form decides: DF11 payloads are decoded per step, raw BF16 is used
+// in place); offload keeps the BF16 weights in pinned host memory and copies
+// each group in (BackendOptions::weight_residency, CUDA only).
 absl::StatusOr<BackendOptions> ModeBackendOptions(BackendKind kind,
                                                   Residency mode,
                                                   int world_size) {
@@ -246,10 +250,11 @@ absl::StatusOr<BackendOptions> ModeBackendOptions(BackendKind kind,
   options.threads = std::max(1, Threads() / world_size);
   options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
   if (mode == Residency::kOffload) {
-    return absl::UnimplementedError(
-        kind == BackendKind::kCpu
-            ? "the cpu backend keeps every weight in host memory already"
-            : "needs BackendOptions::weight_residency from the CUDA backend");
+    if (kind == BackendKind::kCpu) {
+      return absl::UnimplementedError(
+          "the cpu backend keeps every weight in host memory already");
+    }
+    options.weight_residency = WeightResidency::kOffloadPinned;
   }
   return options;
 }
@@ -734,9 +739,34 @@ std::string Bench::Table() const {
   return out;
 }
 
+// The shapes one rank of TP=n computes with, as a whole model: heads, KV
+// heads (replicated when fewer than n), FFN and vocabulary divided by n.
+absl::StatusOr<LlamaConfig> ShardOf(LlamaConfig config, int n) {
+  if (n < 1 || config.num_attention_heads % n != 0 ||
+      config.intermediate_size % n != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--shard_of ", n, " does not divide the heads (",
+                     config.num_attention_heads, ") and FFN (",
+                     config.intermediate_size, ")"));
+  }
+  config.num_attention_heads /= n;
+  config.num_key_value_heads =
+      std::max<int64_t>(1, config.num_key_value_heads / n);
+  config.intermediate_size /= n;
+  config.vocab_size = (config.vocab_size + n - 1) / n;
+  return config;
+}
+
 absl::StatusOr<LlamaConfig> BenchConfig(const BenchFlags& f) {
+  const int shard_of = absl::GetFlag(FLAGS_shard_of);
   if (!f.preset.empty()) {
-    return SyntheticLlamaConfig(f.preset, absl::GetFlag(FLAGS_layers));
+    ASSIGN_OR_RETURN(
+        LlamaConfig config,
+        SyntheticLlamaConfig(f.preset, absl::GetFlag(FLAGS_layers)));
+    return shard_of == 1 ? config : ShardOf(config, shard_of);
+  }
+  if (shard_of != 1) {
+    return absl::InvalidArgumentError("--shard_of needs --synthetic");
   }
   return ReadLlamaConfig(f.model_dir + "/config.json");
 }

@@ -47,10 +47,10 @@
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "loader/base/dtype.h"
 #include "loader/dist/world_config.h"
 #include "loader/engine/sampling.h"
 #include "loader/engine/weight_store.h"
-#include "loader/base/dtype.h"
 
 namespace df11 {
 

@@ -142,6 +142,8 @@ class LlamaEngine {
   int64_t max_context() const { return options_.max_context; }
   EngineMemory memory() const;
   KvUsage kv_usage() const { return kv_.usage(); }
+  // Weight decoding so far (weight_store.h), for metrics.
+  DecodeStats weight_decode_stats() const { return weights_->decode_stats(); }
 
   // Admits sequence `id` (the caller's id) that will hold at most
   // `max_tokens` tokens, reserving its KV cache. Errors, with nothing

@@ -25,18 +25,31 @@ absl::StatusOr<std::unique_ptr<WeightSource>> OpenWeights(
 absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenLlama(
     const std::string& dir, const WorldConfig& world,
     const BackendFactory& factory, const EngineOptions& options) {
-  LlamaConfig config;
+  return OpenLlamaWith(
+      ReadLlamaConfig(dir + "/config.json"),
+      [&](const LlamaConfig& config) {
+        return OpenWeights(dir, config, world);
+      },
+      world, factory, options);
+}
+
+absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenLlamaWith(
+    const absl::StatusOr<LlamaConfig>& config, const WeightOpener& open_weights,
+    const WorldConfig& world, const BackendFactory& factory,
+    const EngineOptions& options) {
   std::unique_ptr<WeightSource> source;
-  absl::Status local = [&]() -> absl::Status {
-    ASSIGN_OR_RETURN(config, ReadLlamaConfig(dir + "/config.json"));
-    ASSIGN_OR_RETURN(source, OpenWeights(dir, config, world));
-    return absl::OkStatus();
-  }();
+  absl::Status local = config.status();
+  if (local.ok()) {
+    absl::StatusOr<std::unique_ptr<WeightSource>> opened =
+        open_weights(*config);
+    local = opened.status();
+    if (local.ok()) source = *std::move(opened);
+  }
   RETURN_IF_ERROR(AgreeOk(world, local, options.agree_timeout));
 
   absl::StatusOr<std::unique_ptr<Backend>> backend = factory(world);
   RETURN_IF_ERROR(AgreeOk(world, backend.status(), options.agree_timeout));
-  return LlamaEngine::Create(config, *source, *std::move(backend), options);
+  return LlamaEngine::Create(*config, *source, *std::move(backend), options);
 }
 
 }  // namespace df11

@@ -46,6 +46,19 @@ absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenLlama(
     const std::string& dir, const WorldConfig& world,
     const BackendFactory& factory, const EngineOptions& options);
 
+// Opens this rank's weights for a config (a model directory's, a synthetic
+// source's).
+using WeightOpener =
+    std::function<absl::StatusOr<std::unique_ptr<WeightSource>>(
+        const LlamaConfig&)>;
+
+// OpenLlama for a config and weights from anywhere: `config` (or its error)
+// and what `open_weights` opens are agreed across the ranks as above.
+absl::StatusOr<std::unique_ptr<LlamaEngine>> OpenLlamaWith(
+    const absl::StatusOr<LlamaConfig>& config, const WeightOpener& open_weights,
+    const WorldConfig& world, const BackendFactory& factory,
+    const EngineOptions& options);
+
 }  // namespace df11
 
 #endif  // DF11_LOADER_ENGINE_OPEN_MODEL_H_

@@ -43,6 +43,15 @@ struct WeightGroup {
   std::vector<std::vector<std::string>> slots;
 };
 
+// Weight decoding done so far: the groups decoded and the time they took
+// (a CPU store: wall time; a CUDA store: device time of the decode kernels,
+// measured on the steps that run eagerly). Zero when a store decodes
+// nothing (BF16 in place) or does not measure.
+struct DecodeStats {
+  uint64_t groups = 0;
+  double seconds = 0;
+};
+
 struct WeightStoreMemory {
   uint64_t resident = 0;  // weights in stored form, as loaded
   uint64_t buffers = 0;   // the two decode buffers
@@ -56,6 +65,7 @@ class WeightStore {
   virtual void Prefetch(int group) = 0;
   virtual absl::Span<const uint16_t* const> Acquire(int group) = 0;
   virtual WeightStoreMemory memory() const = 0;
+  virtual DecodeStats decode_stats() const { return {}; }
 };
 
 }  // namespace df11

@@ -54,7 +54,9 @@
 #include "loader/dist/mpi_session.h"
 #include "loader/dist/mpi_status.h"
 #include "loader/engine/open_model.h"
+#include "loader/engine/synthetic_source.h"
 #include "loader/format/llama_config.h"
+#include "loader/plan/memory_plan.h"
 #include "loader/serve/grpc_server.h"
 #include "loader/serve/grpc_service.h"
 #include "loader/serve/leader.h"
@@ -65,6 +67,13 @@
 
 ABSL_FLAG(std::string, model, "",
           "DF11 model directory or BF16 Hugging Face checkpoint");
+ABSL_FLAG(std::string, synthetic, "",
+          "serve a synthetic model made in memory instead of --model: a "
+          "preset of loader/engine/synthetic_source.h (tiny, small, 8b, 70b, "
+          "405b), seeded trained-like weights DF11-encoded on the CPUs; for "
+          "capacity planning and benchmarks (no tokenizer: token ids only)");
+ABSL_FLAG(int64_t, synthetic_layers, -1,
+          "with --synthetic: the number of layers (-1: the preset's)");
 ABSL_FLAG(std::string, host, "127.0.0.1",
           "address to serve on (0.0.0.0 for every interface)");
 ABSL_FLAG(int, port, 50051, "gRPC port (0: any free port)");
@@ -205,11 +214,28 @@ struct Front {
   std::unique_ptr<MetricsHttpServer> http;
 };
 
+// The served model's config: a synthetic preset's, or the directory's.
+absl::StatusOr<LlamaConfig> ModelConfig(const std::string& dir) {
+  if (!absl::GetFlag(FLAGS_synthetic).empty()) {
+    return SyntheticLlamaConfig(absl::GetFlag(FLAGS_synthetic),
+                                absl::GetFlag(FLAGS_synthetic_layers));
+  }
+  return ReadLlamaConfig(dir + "/config.json");
+}
+
+// The model's name, for ModelInfo and metrics.
+std::string ModelName(const std::string& dir) {
+  if (!absl::GetFlag(FLAGS_synthetic).empty()) {
+    return absl::StrCat("synthetic-", absl::GetFlag(FLAGS_synthetic));
+  }
+  return std::filesystem::path(dir).lexically_normal().filename().string();
+}
+
 absl::StatusOr<std::unique_ptr<Front>> StartFront(const std::string& dir) {
   auto front = std::make_unique<Front>();
-  ASSIGN_OR_RETURN(front->config, ReadLlamaConfig(dir + "/config.json"));
+  ASSIGN_OR_RETURN(front->config, ModelConfig(dir));
   std::string tokenizer_path = absl::GetFlag(FLAGS_tokenizer);
-  if (tokenizer_path.empty() &&
+  if (tokenizer_path.empty() && !dir.empty() &&
       std::filesystem::exists(dir + "/tokenizer.json")) {
     tokenizer_path = dir + "/tokenizer.json";
   }
@@ -221,7 +247,7 @@ absl::StatusOr<std::unique_ptr<Front>> StartFront(const std::string& dir) {
     std::fprintf(stderr,
                  "df11d: %s has no tokenizer.json: text prompts and stop "
                  "strings are refused; token_ids work\n",
-                 dir.c_str());
+                 ModelName(dir).c_str());
   }
   ServiceOptions service;
   if (!absl::GetFlag(FLAGS_auth_token_file).empty()) {
@@ -244,8 +270,7 @@ absl::StatusOr<std::unique_ptr<Front>> StartFront(const std::string& dir) {
   ASSIGN_OR_RETURN(front->grpc, GrpcServer::Start(grpc, front->service.get()));
 
   front->metrics = std::make_unique<ServeMetrics>(
-      std::filesystem::path(dir).lexically_normal().filename().string(),
-      front->config.num_hidden_layers);
+      ModelName(dir), front->config.num_hidden_layers);
   int metrics_port = -1;
   if (absl::GetFlag(FLAGS_metrics_port) >= 0) {
     ServeMetrics* metrics = front->metrics.get();
@@ -262,12 +287,35 @@ absl::StatusOr<std::unique_ptr<Front>> StartFront(const std::string& dir) {
   std::fprintf(stderr, "df11d: gRPC on %s:%d%s, loading %s\n",
                absl::GetFlag(FLAGS_host).c_str(), front->grpc->port(),
                absl::GetFlag(FLAGS_tls_cert).empty() ? "" : " (TLS)",
-               dir.c_str());
+               ModelName(dir).c_str());
   return front;
 }
 
-std::string StripDir(const std::string& dir) {
-  return std::filesystem::path(dir).lexically_normal().filename().string();
+// KV capacity when --kv_capacity_tokens is 0: on CUDA with --gpu_memory_gb,
+// what the memory plan leaves after weights, buffers and workspace (DF11
+// weights); otherwise room for max(16384, max_context) tokens.
+absl::StatusOr<int64_t> PlannedKvTokens(const LlamaConfig& config,
+                                        BackendKind kind, int tp,
+                                        const EngineOptions& engine) {
+  if (kind != BackendKind::kCuda || absl::GetFlag(FLAGS_gpu_memory_gb) <= 0) {
+    return std::max<int64_t>(16384, engine.max_context);
+  }
+  PlanOptions options;
+  options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
+  options.max_batch_tokens = engine.max_batch_tokens;
+  options.max_batch_sequences = engine.max_batch_sequences;
+  options.max_logit_rows = engine.max_logit_rows;
+  options.kv_block_tokens = engine.kv_block_tokens;
+  options.max_context = engine.max_context;
+  ASSIGN_OR_RETURN(MemoryPlan plan, PlanMemory(config, tp, options));
+  const ResidencyPlan& df11 = plan.For(Residency::kDf11);
+  if (!df11.fits) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the model's DF11 weights, buffers and workspace do not fit in "
+        "--gpu_memory_gb ",
+        options.gpu_memory_gb, " (df11 plan shows the parts)"));
+  }
+  return df11.kv_capacity_tokens;
 }
 
 int Serve(MpiSession& session) {
@@ -298,7 +346,7 @@ int Serve(MpiSession& session) {
 
   absl::StatusOr<BackendKind> kind =
       ParseBackendKind(absl::GetFlag(FLAGS_backend));
-  absl::StatusOr<LlamaConfig> config = ReadLlamaConfig(dir + "/config.json");
+  absl::StatusOr<LlamaConfig> config = ModelConfig(dir);
   if (!kind.ok() || !config.ok()) {
     const absl::Status s = !kind.ok() ? kind.status() : config.status();
     if (world.is_root())
@@ -310,12 +358,23 @@ int Serve(MpiSession& session) {
                                    ? absl::GetFlag(FLAGS_max_context)
                                    : config->max_position_embeddings;
   engine_options.kv_block_tokens = absl::GetFlag(FLAGS_kv_block_tokens);
-  engine_options.kv_capacity_tokens =
-      absl::GetFlag(FLAGS_kv_capacity_tokens) > 0
-          ? absl::GetFlag(FLAGS_kv_capacity_tokens)
-          : std::max<int64_t>(16384, engine_options.max_context);
   engine_options.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
   engine_options.max_batch_sequences = absl::GetFlag(FLAGS_max_batch_sequences);
+  engine_options.kv_capacity_tokens = absl::GetFlag(FLAGS_kv_capacity_tokens);
+  if (engine_options.kv_capacity_tokens == 0) {
+    // A GPU with a memory budget holds what the plan leaves for the KV
+    // cache (loader/plan); otherwise room for a few long sequences.
+    absl::StatusOr<int64_t> planned =
+        PlannedKvTokens(*config, *kind, world.size, engine_options);
+    if (!planned.ok()) {
+      if (world.is_root()) {
+        std::fprintf(stderr, "df11d: %s\n",
+                     planned.status().ToString().c_str());
+      }
+      return 2;
+    }
+    engine_options.kv_capacity_tokens = *planned;
+  }
   engine_options.agree_timeout = agree_timeout;
   {
     // Every rank checks the flags alike, before loading.
@@ -341,7 +400,20 @@ int Serve(MpiSession& session) {
   backend.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
 
   absl::StatusOr<std::unique_ptr<LlamaEngine>> engine =
-      OpenLlama(dir, world, MakeBackendFactory(*kind, backend), engine_options);
+      absl::GetFlag(FLAGS_synthetic).empty()
+          ? OpenLlama(dir, world, MakeBackendFactory(*kind, backend),
+                      engine_options)
+          : OpenLlamaWith(
+                *config,
+                [&](const LlamaConfig& c)
+                    -> absl::StatusOr<std::unique_ptr<WeightSource>> {
+                  SyntheticOptions synthetic;
+                  synthetic.threads = threads;
+                  ASSIGN_OR_RETURN(auto source, OpenSyntheticWeightSource(
+                                                    c, world, synthetic));
+                  return std::unique_ptr<WeightSource>(std::move(source));
+                },
+                world, MakeBackendFactory(*kind, backend), engine_options);
   if (!engine.ok()) {
     // Agreed: every rank has the same error; a timeout means MPI is gone.
     if (world.is_root()) {
@@ -390,8 +462,10 @@ int Serve(MpiSession& session) {
   options.broadcast_timeout = agree_timeout;
   Leader leader(**engine, world, options, f.tokenizer.get(), f.metrics.get());
   ModelDescription description;
-  description.model_name = StripDir(dir);
-  description.dtype = IsDf11ModelDir(dir) ? "df11" : "bf16";
+  description.model_name = ModelName(dir);
+  description.dtype =
+      !absl::GetFlag(FLAGS_synthetic).empty() || IsDf11ModelDir(dir) ? "df11"
+                                                                     : "bf16";
   description.backend = std::string(BackendKindName(*kind));
   description.tp = world.size;
   description.max_context = (*engine)->max_context();
@@ -434,8 +508,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "mpirun -np N df11d --model DIR [--host H] [--port P] [flags]");
   absl::ParseCommandLine(argc, argv);
-  if (absl::GetFlag(FLAGS_model).empty()) {
-    std::fprintf(stderr, "df11d: --model is required\n");
+  if (absl::GetFlag(FLAGS_model).empty() ==
+      absl::GetFlag(FLAGS_synthetic).empty()) {
+    std::fprintf(stderr,
+                 "df11d: give exactly one of --model DIR and --synthetic "
+                 "PRESET\n");
     return 2;
   }
   absl::StatusOr<std::unique_ptr<df11::MpiSession>> session =

@@ -211,13 +211,19 @@ absl::Status Leader::Run() {
         BroadcastBytes(world_, &bytes, options_.broadcast_timeout);
     absl::Status fatal;
     AppliedPlan applied;
+    uint64_t decoded_groups = 0;
+    double decode_seconds = 0;
     if (!sent.ok()) {
       fatal = absl::UnavailableError(
           absl::StrCat("sending the step plan to the ranks: ", sent.message()));
     } else if (plan.shutdown) {
       return absl::OkStatus();
     } else {
+      const DecodeStats before = engine_.weight_decode_stats();
       applied = ApplyPlan(engine_, plan);
+      const DecodeStats after = engine_.weight_decode_stats();
+      decoded_groups = after.groups - before.groups;
+      decode_seconds = after.seconds - before.seconds;
       if (IsFatalStepError(applied.step)) {
         fatal = absl::UnavailableError(
             absl::StrCat("a rank stopped answering: ", applied.step.message()));
@@ -244,7 +250,8 @@ absl::Status Leader::Run() {
     }
     Dispatch(std::move(deliveries));
     if (!plan.step.items.empty() && fatal.ok()) {
-      metrics_->OnStep(applied.step_time, decode_only);
+      metrics_->OnStep(applied.step_time, decode_only, decoded_groups,
+                       decode_seconds);
     }
     metrics_->SetLoad(load.running, load.waiting, load.kv_used_tokens,
                       load.kv_capacity_tokens);

@@ -86,7 +86,8 @@ ServeMetrics::ServeMetrics(std::string model_name, int64_t num_layers)
       itl_(ItlBuckets()),
       e2e_(E2eBuckets()),
       step_(StepBuckets()),
-      layer_(LayerBuckets()) {
+      layer_(LayerBuckets()),
+      step_layer_(LayerBuckets()) {
   absl::MutexLock lock(&mu_);
   for (FinishReason r : {FinishReason::kEos, FinishReason::kStop,
                          FinishReason::kLength, FinishReason::kCancelled}) {
@@ -124,12 +125,14 @@ void ServeMetrics::OnNextToken(absl::Duration since_last_token) {
   itl_.Observe(absl::ToDoubleSeconds(since_last_token));
 }
 
-void ServeMetrics::OnStep(absl::Duration time, bool decode_only) {
+void ServeMetrics::OnStep(absl::Duration time, bool decode_only,
+                          uint64_t decoded_groups, double decode_seconds) {
   absl::MutexLock lock(&mu_);
   step_.Observe(absl::ToDoubleSeconds(time));
   if (decode_only && num_layers_ > 0) {
-    layer_.Observe(absl::ToDoubleSeconds(time) / num_layers_);
+    step_layer_.Observe(absl::ToDoubleSeconds(time) / num_layers_);
   }
+  if (decoded_groups > 0) layer_.Observe(decode_seconds / decoded_groups);
 }
 
 void ServeMetrics::SetLoad(int64_t running, int64_t waiting,
@@ -200,8 +203,11 @@ std::string ServeMetrics::Render() const {
   histogram("df11:step_duration_seconds",
             "Wall time of one engine step on rank 0.", step_);
   histogram("df11:decode_layer_seconds",
-            "Time of a decode-only step divided by the number of layers.",
+            "Time to decode one layer's weights (DF11 to BF16) in a step.",
             layer_);
+  histogram("df11:step_layer_seconds",
+            "Time of a decode-only step divided by the number of layers.",
+            step_layer_);
   return out;
 }
 

@@ -18,10 +18,13 @@
 //   df11:prompt_tokens_total, df11:generation_tokens_total      counters
 //   df11:time_to_first_token_seconds, df11:inter_token_latency_seconds,
 //   df11:e2e_request_latency_seconds, df11:step_duration_seconds,
-//   df11:decode_layer_seconds                                   histograms
-// decode_layer_seconds is the time of a step that only decodes (one token
-// per sequence, no prompt chunk) divided by the number of layers: the
-// per-layer cost of a decode step, measured from outside the engine.
+//   df11:decode_layer_seconds, df11:step_layer_seconds          histograms
+// decode_layer_seconds is the time to decode one layer's weights from DF11
+// to BF16, as the weight store measures it (weight_store.h: wall time on
+// the CPU, the decode kernels' device time on CUDA), one observation per
+// step; step_layer_seconds is the time of a step that only decodes (one
+// token per sequence, no prompt chunk) divided by the number of layers: the
+// whole per-layer cost of a decode step, seen from outside the engine.
 //
 // Thread-safe: every method may be called from any thread.
 #ifndef DF11_LOADER_SERVE_METRICS_H_
@@ -68,8 +71,10 @@ class ServeMetrics {
   // Latencies of a Generate's tokens.
   void OnFirstToken(absl::Duration since_arrival);
   void OnNextToken(absl::Duration since_last_token);
-  // One engine step; decode_only when no item was a prompt chunk.
-  void OnStep(absl::Duration time, bool decode_only);
+  // One engine step; decode_only when no item was a prompt chunk. The weight
+  // store decoded `decoded_groups` groups (layers) in `decode_seconds`.
+  void OnStep(absl::Duration time, bool decode_only, uint64_t decoded_groups,
+              double decode_seconds);
   // The state after a step.
   void SetLoad(int64_t running, int64_t waiting, int64_t kv_used_tokens,
                int64_t kv_capacity_tokens);
@@ -94,6 +99,7 @@ class ServeMetrics {
   Histogram e2e_ ABSL_GUARDED_BY(mu_);
   Histogram step_ ABSL_GUARDED_BY(mu_);
   Histogram layer_ ABSL_GUARDED_BY(mu_);
+  Histogram step_layer_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace df11::serve

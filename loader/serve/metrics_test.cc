@@ -38,8 +38,9 @@ TEST(ServeMetricsTest, RendersTheVllmStyleSeries) {
   m.OnForward(6);
   m.OnFirstToken(absl::Milliseconds(30));
   m.OnNextToken(absl::Milliseconds(12));
-  m.OnStep(absl::Milliseconds(8), /*decode_only=*/true);
-  m.OnStep(absl::Milliseconds(50), /*decode_only=*/false);
+  m.OnStep(absl::Milliseconds(8), /*decode_only=*/true, /*decoded_groups=*/6,
+           /*decode_seconds=*/0.003);
+  m.OnStep(absl::Milliseconds(50), /*decode_only=*/false, 6, 0.006);
   m.SetLoad(3, 2, 256, 1024);
   const std::string page = m.Render();
   const std::string l = "model_name=\"my \\\"model\\\"\"";
@@ -65,8 +66,11 @@ TEST(ServeMetricsTest, RendersTheVllmStyleSeries) {
            absl::StrCat("df11:e2e_request_latency_seconds_count{", l, "} 2"),
            absl::StrCat("df11:step_duration_seconds_count{", l, "} 2"),
            // Only the decode-only step, divided over 4 layers.
-           absl::StrCat("df11:decode_layer_seconds_count{", l, "} 1"),
-           absl::StrCat("df11:decode_layer_seconds_sum{", l, "} 0.002"),
+           absl::StrCat("df11:step_layer_seconds_count{", l, "} 1"),
+           absl::StrCat("df11:step_layer_seconds_sum{", l, "} 0.002"),
+           // Every step's weight decode, per group: 0.0005 and 0.001.
+           absl::StrCat("df11:decode_layer_seconds_count{", l, "} 2"),
+           absl::StrCat("df11:decode_layer_seconds_sum{", l, "} 0.0015"),
            std::string("# TYPE df11:time_to_first_token_seconds histogram"),
            std::string("# TYPE df11:prompt_tokens_total counter"),
        }) {

@@ -1,6 +1,7 @@
 #include "loader/backend/cpu/cpu_weight_store.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -124,6 +125,8 @@ void CpuWeightStore::Prefetch(int group) {
   Group& g = groups_[group];
   uint8_t* buffer = buffers_[group % 2].as<uint8_t>();
   g.pointers.clear();
+  const auto start = std::chrono::steady_clock::now();
+  bool decoded = false;
   for (const Slot& slot : g.slots) {
     if (slot.in_place != nullptr) {
       g.pointers.push_back(slot.in_place);
@@ -131,12 +134,19 @@ void CpuWeightStore::Prefetch(int group) {
     }
     uint16_t* out = reinterpret_cast<uint16_t*>(buffer + slot.buffer_offset);
     g.pointers.push_back(out);
+    decoded = true;
     for (const StoredTensor& t : slot.tensors) {
       const uint64_t n = t.info.shard_elements();
       const absl::Status s = DecodeStored(t, absl::MakeSpan(out, n), threads_);
       if (!s.ok()) fail_(s);
       out += n;
     }
+  }
+  if (decoded) {
+    ++stats_.groups;
+    stats_.seconds +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+            .count();
   }
 }
 

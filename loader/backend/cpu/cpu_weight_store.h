@@ -36,6 +36,7 @@ class CpuWeightStore final : public WeightStore {
   void Prefetch(int group) override;
   absl::Span<const uint16_t* const> Acquire(int group) override;
   WeightStoreMemory memory() const override { return memory_; }
+  DecodeStats decode_stats() const override { return stats_; }
 
  private:
   struct Slot {
@@ -57,6 +58,7 @@ class CpuWeightStore final : public WeightStore {
   std::vector<Buffer> resident_;  // the stored tensors
   Buffer buffers_[2];
   WeightStoreMemory memory_;
+  DecodeStats stats_;
 };
 
 }  // namespace df11

@@ -112,6 +112,8 @@ CudaWeightStore::~CudaWeightStore() {
     if (decoded_[i] != nullptr) cudaEventDestroy(decoded_[i]);
     if (released_[i] != nullptr) cudaEventDestroy(released_[i]);
   }
+  for (cudaEvent_t e : decode_begin_) cudaEventDestroy(e);
+  for (cudaEvent_t e : decode_end_) cudaEventDestroy(e);
   if (decode_ != nullptr) cudaStreamDestroy(decode_);
 }
 
@@ -302,6 +304,13 @@ absl::StatusOr<std::unique_ptr<CudaWeightStore>> CudaWeightStore::Load(
       }
     }
   }
+  store->decode_begin_.resize(store->groups_.size());
+  store->decode_end_.resize(store->groups_.size());
+  store->timed_.assign(store->groups_.size(), false);
+  for (size_t g = 0; g < store->groups_.size(); ++g) {
+    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&store->decode_begin_[g])));
+    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&store->decode_end_[g])));
+  }
   store->stats_.seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
           .count();
@@ -402,7 +411,17 @@ void CudaWeightStore::Prefetch(int g) {
   if (g == 0) Check(CUDA_STATUS(cudaEventRecord(released_[0], compute_)));
   Check(CUDA_STATUS(cudaStreamWaitEvent(decode_, released_[g % 2], 0)));
   if (buffer_bytes_ > 0) {
+    // Timed only outside graph capture (eager steps decode the same).
+    cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+    Check(CUDA_STATUS(cudaStreamIsCapturing(decode_, &capture)));
+    const bool time = capture == cudaStreamCaptureStatusNone &&
+                      static_cast<size_t>(g) < decode_begin_.size();
+    if (time) Check(CUDA_STATUS(cudaEventRecord(decode_begin_[g], decode_)));
     Check(Issue(g, buffers_[g % 2].as<uint8_t>()));
+    if (time) {
+      Check(CUDA_STATUS(cudaEventRecord(decode_end_[g], decode_)));
+      timed_[g] = true;
+    }
   }
   Check(CUDA_STATUS(cudaEventRecord(decoded_[g % 2], decode_)));
 }
@@ -417,6 +436,15 @@ absl::Span<const uint16_t* const> CudaWeightStore::Acquire(int g) {
 
 absl::Status CudaWeightStore::TakeErrors() {
   if (groups_.empty()) return absl::OkStatus();
+  for (size_t g = 0; g < timed_.size(); ++g) {
+    if (!timed_[g]) continue;
+    timed_[g] = false;
+    float ms = 0;
+    RETURN_IF_ERROR(CUDA_STATUS(
+        cudaEventElapsedTime(&ms, decode_begin_[g], decode_end_[g])));
+    ++decode_stats_.groups;
+    decode_stats_.seconds += ms / 1e3;
+  }
   std::vector<uint32_t> flags(groups_.size());
   RETURN_IF_ERROR(CUDA_STATUS(cudaMemcpy(flags.data(), flags_.data(),
                                          flags.size() * sizeof(uint32_t),

@@ -69,7 +69,10 @@ class CudaWeightStore final : public WeightStore {
   void Prefetch(int group) override;
   absl::Span<const uint16_t* const> Acquire(int group) override;
   WeightStoreMemory memory() const override { return memory_; }
+  DecodeStats decode_stats() const override { return decode_stats_; }
 
+  // After the step's work is done: the decode error flags as a status, and
+  // the decode times of the step's eagerly issued groups into decode_stats.
   absl::Status TakeErrors();
   const WeightLoadStats& load_stats() const { return stats_; }
 
@@ -112,6 +115,11 @@ class CudaWeightStore final : public WeightStore {
   cudaStream_t decode_ = nullptr;
   cudaEvent_t decoded_[2] = {nullptr, nullptr};
   cudaEvent_t released_[2] = {nullptr, nullptr};
+  // Per group, timing events around its decode, recorded when the decode
+  // stream is not being captured into a graph; `timed_` marks this step's.
+  std::vector<cudaEvent_t> decode_begin_, decode_end_;
+  std::vector<bool> timed_;
+  DecodeStats decode_stats_;
 
   std::vector<Group> groups_;
   Buffer arena_;       // stored weights decoded per group (DF11 arrays, tables,
