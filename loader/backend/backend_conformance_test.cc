@@ -611,7 +611,7 @@ TEST_P(BackendConformanceTest, SampleFollowsTheReferenceSampler) {
   }
 }
 
-TEST_P(BackendConformanceTest, CollectivesOfOneRank) {
+TEST_P(BackendConformanceTest, CopyAndCollectivesOfOneRank) {
   auto b = Conformance(GetParam()).Make(Model(4, 1, 1, 2, 4, 4));
   ASSERT_NE(b, nullptr);
   Harness h(*b);
@@ -620,12 +620,15 @@ TEST_P(BackendConformanceTest, CollectivesOfOneRank) {
   const std::vector<double> f = h.Random(19, 1, Dtype::kF32, rng);
   Buffer xb = h.Upload(x, h.act());
   Buffer fb = h.Upload(f, Dtype::kF32);
+  Buffer copied = h.Poisoned(733, h.act());
   Buffer gathered = h.Poisoned(19, Dtype::kF32);
   InStep(*b, OneSequence(1, 4), [&] {
     b->AllReduceSum(xb.data(), 733);
     b->AllGather(fb.as<float>(), 19, gathered.as<float>());
+    b->Copy(xb.data(), 733 * DtypeSize(h.act()), copied.data());
   });
   EXPECT_EQ(h.Download(xb, 733, h.act()), x);
+  EXPECT_EQ(h.Download(copied, 733, h.act()), x);
   EXPECT_EQ(h.Download(gathered, 19, Dtype::kF32), f);
 }
 

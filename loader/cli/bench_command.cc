@@ -249,32 +249,40 @@ absl::StatusOr<BackendOptions> ModeBackendOptions(BackendKind kind,
   BackendOptions options;
   options.threads = std::max(1, Threads() / world_size);
   options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
-  if (mode == Residency::kOffload) {
-    if (kind == BackendKind::kCpu) {
-      return absl::UnimplementedError(
-          "the cpu backend keeps every weight in host memory already");
-    }
-    options.weight_residency = WeightResidency::kOffloadPinned;
+  switch (mode) {
+    case Residency::kDf11:
+      options.weight_residency = WeightResidency::kDf11;
+      break;
+    case Residency::kBf16:
+      options.weight_residency = WeightResidency::kBf16Resident;
+      break;
+    case Residency::kOffload:
+      if (kind == BackendKind::kCpu) {
+        return absl::UnimplementedError(
+            "the cpu backend keeps every weight in host memory already");
+      }
+      options.weight_residency = WeightResidency::kOffloadPinned;
+      break;
   }
   return options;
 }
 
-// Bytes per second of a stream-ordered Add over two buffers (x += y reads x
-// and y and writes x: 3 bytes moved per byte of x), best of 5: the
-// backend's memory bandwidth, measured through the Backend interface.
+// Bytes per second of a stream-ordered device copy between two buffers
+// (bytes read plus bytes written), best of 5: the backend's copy bandwidth,
+// the same-run baseline of the weight-read limit, measured through the
+// Backend interface.
 absl::StatusOr<double> MeasureBandwidth(Backend& backend, uint64_t bytes) {
-  const int64_t count = bytes / DtypeSize(backend.activation_dtype());
   ASSIGN_OR_RETURN(Buffer x, backend.Allocate(bytes));
   ASSIGN_OR_RETURN(Buffer y, backend.Allocate(bytes));
   double best = 1e30;
   for (int i = 0; i < 6; ++i) {
     const Clock::time_point start = Clock::now();
-    backend.Add(x.data(), y.data(), count);
+    backend.Copy(x.data(), bytes, y.data());
     uint32_t word = 0;
-    RETURN_IF_ERROR(backend.CopyToHost(x.data(), sizeof(word), &word));
+    RETURN_IF_ERROR(backend.CopyToHost(y.data(), sizeof(word), &word));
     if (i > 0) best = std::min(best, Seconds(start));  // the first warms up
   }
-  return 3.0 * bytes / best;
+  return 2.0 * bytes / best;
 }
 
 uint64_t Total(const EngineMemory& m) {
@@ -448,8 +456,9 @@ absl::Status Bench::RunMode(Residency mode) {
     bandwidth_ = *bw;
     json_["memory_bandwidth"] = {
         {"bytes_per_s", *bw},
-        {"method", "Backend::Add over two buffers of " + std::to_string(bytes) +
-                       " bytes, 3 bytes moved per byte, best of 5"}};
+        {"method", "Backend::Copy between two buffers of " +
+                       std::to_string(bytes) +
+                       " bytes (bytes read + written), best of 5"}};
   }
   auto wrapped = std::make_unique<ProfilingBackend>(*std::move(backend));
   ProfilingBackend& profiler = *wrapped;
@@ -674,7 +683,7 @@ std::string Bench::Table() const {
       f_.prompt_tokens, f_.warmup, f_.timed, f_.profiled);
   if (j.contains("memory_bandwidth")) {
     absl::StrAppendFormat(
-        &out, "memory bandwidth (Backend::Add): %.1f GB/s\n",
+        &out, "memory bandwidth (Backend::Copy): %.1f GB/s\n",
         j["memory_bandwidth"]["bytes_per_s"].get<double>() / 1e9);
   }
   for (Residency r : f_.modes) {

@@ -136,7 +136,9 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world, bool print_text) {
   if (!absl::GetFlag(FLAGS_ignore_eos)) options.eos_ids = config.eos_token_ids;
   int64_t needed = 1;
   int64_t total = 0;
+  int64_t prompt_tokens = 0;
   for (const std::vector<int32_t>& prompt : result.prompts) {
+    prompt_tokens += prompt.size();
     const int64_t n =
         prompt.size() + std::max<int64_t>(1, options.max_new_tokens);
     if (n > config.max_position_embeddings) {
@@ -160,6 +162,9 @@ absl::StatusOr<RunResult> RunModel(const WorldConfig& world, bool print_text) {
   engine_options.kv_capacity_tokens = total;
   engine_options.max_batch_sequences =
       std::max<int64_t>(1, result.prompts.size());
+  // Scratch for the prompts in one step (Generate chunks longer ones).
+  engine_options.max_batch_tokens = std::clamp<int64_t>(
+      prompt_tokens, engine_options.max_batch_sequences, 512);
   ASSIGN_OR_RETURN(
       std::unique_ptr<LlamaEngine> engine,
       OpenLlama(dir, world, MakeBackendFactory(kind, backend), engine_options));

@@ -194,6 +194,9 @@ class Backend {
                                     void* dst) = 0;
   virtual absl::Status CopyToHost(const void* src, size_t bytes,
                                   void* host) = 0;
+  // dst = src over `bytes` of backend memory, stream-ordered like the ops (a
+  // device-to-device copy on a GPU); the regions must not overlap.
+  virtual void Copy(const void* src, size_t bytes, void* dst) = 0;
 
   // Puts every tensor of `groups` (names in `source`) in backend memory in
   // its stored form, checking each payload's checksum, and returns the store

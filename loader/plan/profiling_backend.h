@@ -37,7 +37,11 @@ namespace df11 {
 
 // Milliseconds by category, summed over `steps` steps.
 struct StepProfile {
-  double decode_ms = 0;         // WeightStore Prefetch / Acquire
+  double decode_ms = 0;         // WeightStore Prefetch / Acquire; the
+                                // store's own measure when it has one
+                                // (weight_store.h DecodeStats: the decode
+                                // kernels' device time on CUDA, which
+                                // overlaps the other categories)
   double gemm_ms = 0;           // MatMul, MatMulToFloat
   double attention_ms = 0;      // Rope, StoreKv, Attention
   double communication_ms = 0;  // AllReduceSum, AllGather
@@ -79,6 +83,9 @@ class ProfilingBackend final : public Backend {
   absl::Status CopyToHost(const void* src, size_t bytes, void* host) override {
     return inner_->CopyToHost(src, bytes, host);
   }
+  void Copy(const void* src, size_t bytes, void* dst) override {
+    inner_->Copy(src, bytes, dst);
+  }
   absl::StatusOr<std::unique_ptr<WeightStore>> LoadWeights(
       const WeightSource& source,
       const std::vector<WeightGroup>& groups) override;
@@ -119,6 +126,8 @@ class ProfilingBackend final : public Backend {
   bool profiling_ = false;
   Buffer sync_;  // read back to wait for the backend's queue
   StepProfile profile_;
+  const WeightStore* store_ = nullptr;  // the inner store, once loaded
+  DecodeStats decode_at_take_;          // its decode stats at TakeProfile
 };
 
 }  // namespace df11

@@ -233,6 +233,9 @@ class FaultyBackend : public Backend {
   absl::Status CopyToHost(const void* s, size_t n, void* h) override {
     return inner_->CopyToHost(s, n, h);
   }
+  void Copy(const void* s, size_t n, void* d) override {
+    inner_->Copy(s, n, d);
+  }
   absl::StatusOr<std::unique_ptr<WeightStore>> LoadWeights(
       const WeightSource& source,
       const std::vector<WeightGroup>& groups) override {

@@ -125,6 +125,10 @@ absl::Status CpuBackend::CopyToHost(const void* src, size_t bytes, void* host) {
   return absl::OkStatus();
 }
 
+void CpuBackend::Copy(const void* src, size_t bytes, void* dst) {
+  std::memcpy(dst, src, bytes);
+}
+
 absl::StatusOr<std::unique_ptr<WeightStore>> CpuBackend::LoadWeights(
     const WeightSource& source, const std::vector<WeightGroup>& groups) {
   return CpuWeightStore::Load(source, groups, threads_,

@@ -259,6 +259,11 @@ absl::Status CudaBackend::CopyToHost(const void* src, size_t bytes,
   return CUDA_STATUS(cudaStreamSynchronize(stream_));
 }
 
+void CudaBackend::Copy(const void* src, size_t bytes, void* dst) {
+  Fail(CUDA_STATUS(
+      cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_)));
+}
+
 absl::StatusOr<std::unique_ptr<WeightStore>> CudaBackend::LoadWeights(
     const WeightSource& source, const std::vector<WeightGroup>& groups) {
   ASSIGN_OR_RETURN(std::unique_ptr<CudaWeightStore> store,

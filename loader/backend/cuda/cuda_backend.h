@@ -80,6 +80,7 @@ class CudaBackend final : public Backend {
   absl::StatusOr<Buffer> Allocate(size_t bytes) override;
   absl::Status CopyFromHost(const void* host, size_t bytes, void* dst) override;
   absl::Status CopyToHost(const void* src, size_t bytes, void* host) override;
+  void Copy(const void* src, size_t bytes, void* dst) override;
 
   absl::StatusOr<std::unique_ptr<WeightStore>> LoadWeights(
       const WeightSource& source,

@@ -184,7 +184,9 @@ absl::StatusOr<std::unique_ptr<CudaWeightStore>> CudaWeightStore::Load(
         m.original += t.info.shard_bytes();
         slot.push_back(std::move(t));
       }
-      if (all_raw) {
+      // Raw slots are used where they are, except when offloading: then
+      // every weight lives in pinned host memory and is copied per group.
+      if (all_raw && residency != WeightResidency::kOffloadPinned) {
         uint64_t at = place(&inplace_bytes, slot_bytes, kSlotAlign);
         in_place.push_back({g, static_cast<int>(si), at});
         for (const StoredTensor& t : slot) {

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # Everything the CUDA backend needs checked on the GPU machine, in one device
-# call: per-op tests against the CPU backend, the golden tests on the HF
-# fixtures, compute-sanitizer memcheck on short runs, `df11 run --backend
-# cuda`, and the decode bench with a load-speed check against dd.
+# call: per-op tests against the CPU backend, the conformance suite, the
+# golden tests on the HF fixtures, compute-sanitizer memcheck, `df11 run
+# --backend cuda`, the attention kernels compared, `df11 bench` on the 8B
+# shape (DF11, BF16, offload) and on 405B TP=8 shard shapes, and df11d with
+# `df11 loadgen`.
 #
-#   ./launch/bundle.sh //loader/backend/cuda:cuda_ops_test \
+#   ./launch/bundle.sh //loader/cli:df11 //loader/serve:df11d \
+#       //loader/backend/cuda:cuda_ops_test \
 #       //loader/backend/cuda:cuda_golden_test \
 #       //loader/backend/cuda:cuda_backend_conformance_test \
-#       //loader/backend/cuda:cuda_bench //loader/cli:df11
+#       //loader/backend/cuda:cuda_bench
 #   # device tool: run(command="bash loader/backend/cuda/run_on_gpu.sh",
 #   #                  carry=[".bundle"])
 #
-# Env: BUNDLE (default .bundle), BENCH_LAYERS (8; 0 skips the bench),
-# SANITIZE (1). Logs go to $OUT (or ./out); a summary is printed last.
+# Env: BUNDLE (default .bundle), SANITIZE (1), BENCH (1), SERVE (1). Logs and
+# JSON go to $OUT (or ./out); a summary is printed last.
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -21,6 +24,7 @@ source "$BUNDLE/env.sh"
 B=$BUNDLE/bin
 export NCCL_NVLS_ENABLE=0
 T0=$(date +%s)
+elapsed() { echo "$(($(date +%s) - T0)) s"; }
 
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem \
   --format=csv >"$OUT/gpu.txt" 2>&1
@@ -28,72 +32,101 @@ date -u +%FT%TZ >>"$OUT/gpu.txt"
 
 "$B/cuda_ops_test" >"$OUT/ops.log" 2>&1
 ops_rc=$?
+"$B/cuda_backend_conformance_test" >"$OUT/conformance.log" 2>&1
+conformance_rc=$?
 "$B/cuda_golden_test" >"$OUT/golden.log" 2>&1
 golden_rc=$?
-conformance_rc=skipped
-if [[ -x "$B/cuda_backend_conformance_test" ]]; then
-  "$B/cuda_backend_conformance_test" >"$OUT/conformance.log" 2>&1
-  conformance_rc=$?
-fi
 
 memcheck_rc=skipped
 if [[ "${SANITIZE:-1}" == 1 ]]; then
-  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
+  timeout 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_ops_test" --gtest_filter='*PagedAttention*:*Sample*:*Embed*:*RmsNorm*' \
     >"$OUT/sanitizer.log" 2>&1
   memcheck_rc=$?
-  timeout ${SANITIZE_S:-90} compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
+  timeout 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_golden_test" --gtest_filter='*Bitwise*/0:*GreedyMatches*/0' \
     >>"$OUT/sanitizer.log" 2>&1
   memcheck_rc="$memcheck_rc,$?"
 fi
 
-# The CLI on a fixture (BF16 checkpoint), default backend.
+# The CLI on a fixture (BF16 checkpoint), default backend (cuda here).
 "$B/df11" run --model tests/engine/testdata/gqa_llama3 --tokens 95,27,219 \
   --max_new 8 >"$OUT/cli.log" 2>&1
 cli_rc=$?
 
-timeout 120 "$B/cuda_bench" --attention >"$OUT/attention.log" 2>&1
+timeout 40 "$B/cuda_bench" --attention >"$OUT/attention.log" 2>&1
 attention_rc=$?
 
 bench_rc=skipped
-LAYERS=${BENCH_LAYERS:-8}
-if [[ "$LAYERS" != 0 ]]; then
-  M=/tmp/df11_bench
-  rm -rf "$M" && mkdir -p "$M"
-  {
-    "$B/df11" synth "$M/bf16" --preset 8b --layers "$LAYERS" &&
-      "$B/df11" compress "$M/bf16" "$M/df11" --tp 1 &&
-      ls -la "$M/df11" &&
-      echo "== dd (page cache)" &&
-      dd if="$M/df11/rank-00.safetensors" of=/dev/null bs=64M 2>&1 | tail -1 &&
-      echo "== dd (O_DIRECT)" &&
-      dd if="$M/df11/rank-00.safetensors" of=/dev/null bs=64M iflag=direct 2>&1 | tail -1
-  } >"$OUT/bench_setup.log" 2>&1
-  timeout ${BENCH_S:-150} "$B/cuda_bench" --model "$M/df11" --batches 1,8,64 --steps 32 \
-    --weights df11,bf16,offload --json /tmp/bench.json >"$OUT/bench.log" 2>&1
+if [[ "${BENCH:-1}" == 1 ]]; then
+  "$B/df11" plan --preset 8b --tp 1 --gpu_memory_gb 80 >"$OUT/plan8b.txt" 2>&1
+  # (a) DF11 just in time, (b) BF16 resident, (c) BF16 offloaded, one run.
+  timeout 200 "$B/df11" bench --backend cuda --synthetic 8b \
+    --batch 1,8,32,64,128 --prompt_tokens 128 --modes df11,bf16,offload \
+    --gpu_memory_gb 80 --threads 16 --json "$OUT/bench8b.json" \
+    >"$OUT/bench8b.log" 2>&1
   bench_rc=$?
-  # The same without CUDA graphs: how launch-bound an eager step is.
-  echo "== without CUDA graphs" >>"$OUT/bench.log"
-  timeout ${BENCH_S:-150} "$B/cuda_bench" --model "$M/df11" --batches 1,64 \
-    --steps 16 --weights df11,bf16 --graphs=false >>"$OUT/bench.log" 2>&1
+  # One GPU with the per-rank shapes of Llama 3.1 405B at TP=8 (4 layers).
+  timeout 90 "$B/df11" bench --backend cuda --synthetic 405b --layers 4 \
+    --shard_of 8 --batch 1,8,32,64 --prompt_tokens 128 --modes df11,bf16 \
+    --gpu_memory_gb 80 --threads 16 --json "$OUT/bench405b_tp8_shard.json" \
+    >"$OUT/bench405b.log" 2>&1
   bench_rc="$bench_rc,$?"
 fi
 
-echo "== $(sed -n 2p "$OUT/gpu.txt") $(tail -1 "$OUT/gpu.txt") ($(($(date +%s) - T0)) s)"
+serve_rc=skipped
+if [[ "${SERVE:-1}" == 1 ]]; then
+  W=$(mktemp -d)
+  # One rank needs no mpirun (MpiSession starts MPI only under it).
+  "$B/df11d" --backend cuda --synthetic 8b \
+    --gpu_memory_gb 80 --port 0 --port_file "$W/ports" --metrics_port 0 \
+    --threads 16 >"$OUT/df11d.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 300); do [[ -s $W/ports ]] && break; sleep 0.2; done
+  server=127.0.0.1:$(sed -n 's/^grpc_port=//p' "$W/ports")
+  metrics=$(sed -n 's/^metrics_port=//p' "$W/ports")
+  for _ in $(seq 120); do
+    timeout 10 "$B/df11" generate --server "$server" --tokens 1 --max_new 1 \
+      >/dev/null 2>&1 && break
+    sleep 1
+  done
+  {
+    echo "== one streamed Generate"
+    "$B/df11" generate --server "$server" --tokens 128000,791,6864,315 \
+      --max_new 32 --json
+    for c in 1 8 32; do
+      echo "== loadgen concurrency $c"
+      "$B/df11" loadgen --server "$server" --concurrency "$c" --duration 15 \
+        --prompt_tokens 128 --max_new 128
+    done
+    echo "== metrics"
+    curl -s "127.0.0.1:$metrics/metrics" | grep -E \
+      '^df11:(decode_layer_seconds|step_layer_seconds|step_duration_seconds)_(sum|count)'
+  } >"$OUT/serve.log" 2>&1
+  serve_rc=$?
+  kill -TERM "$serve_pid"
+  timeout 60 tail --pid="$serve_pid" -f /dev/null || kill -KILL "$serve_pid"
+  wait "$serve_pid"
+  serve_rc="$serve_rc,$?"
+fi
+
+echo "== $(sed -n 2p "$OUT/gpu.txt") $(tail -1 "$OUT/gpu.txt") ($(elapsed))"
 echo "== ops test rc $ops_rc"
-grep -E '^\[  (PASSED|FAILED) |tests? ran|Failure|error' "$OUT/ops.log" | head -20
-echo "== golden test rc $golden_rc"
-grep -E '^\[  (PASSED|FAILED) |tests? ran|BF16-ACT|GREEDY|Failure' "$OUT/golden.log" | head -60
+grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/ops.log" | head -10
 echo "== conformance test rc $conformance_rc"
-grep -E '^\[  (PASSED|FAILED) |tests? ran|Failure' "$OUT/conformance.log" 2>/dev/null | head -20
+grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/conformance.log" | head -10
+echo "== golden test rc $golden_rc"
+grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/golden.log" | head -10
 echo "== memcheck rc $memcheck_rc"
 grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" 2>/dev/null
 echo "== cli rc $cli_rc"
-tail -12 "$OUT/cli.log"
-echo "== attention (decode rows; ours vs FlashInfer) rc $attention_rc"
-cat "$OUT/attention.log"
+tail -4 "$OUT/cli.log"
+echo "== attention rc $attention_rc"
+tail -6 "$OUT/attention.log"
 echo "== bench rc $bench_rc"
-grep -E 'dd|copied|rank-00' "$OUT/bench_setup.log" 2>/dev/null | tail -6
-grep -E "tokens/s|loaded in|rror|without" "$OUT/bench.log" 2>/dev/null | tail -24
+grep -E "^(df11|bf16|offload) |loaded in|memory bandwidth|rror" "$OUT/bench8b.log" | head -24
+grep -E "^(df11|bf16) |loaded in|rror" "$OUT/bench405b.log" | head -12
+echo "== serve rc $serve_rc"
+grep -E "serving|rror" "$OUT/df11d.log" | head -4
+grep -E "throughput|p50|==|df11:|requests" "$OUT/serve.log" | head -60
 exit 0
