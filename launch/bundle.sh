@@ -56,3 +56,13 @@ unset _b
 ENV
 
 echo "bundle: $(ls "$OUT/bin" | wc -l) binaries, $(ls "$OUT/lib" | wc -l) libraries, $(du -sh "$OUT" | cut -f1) in $OUT"
+
+# The device tool carries at most 64 MiB: with BUNDLE_PACK=1 the bundle is
+# also stripped and packed into .bundlexz/bundle.tar.xz (carry .bundlexz;
+# on the GPU machine: mkdir -p .bundle && tar -xJf .bundlexz/bundle.tar.xz).
+if [[ "${BUNDLE_PACK:-0}" == 1 ]]; then
+  strip --strip-unneeded "$OUT"/bin/* "$OUT"/lib/* 2>/dev/null || true
+  mkdir -p "$ROOT/.bundlexz"
+  tar -C "$ROOT" -cf - .bundle | xz -T0 -6 >"$ROOT/.bundlexz/bundle.tar.xz"
+  echo "bundle: packed $(du -h "$ROOT/.bundlexz/bundle.tar.xz" | cut -f1) in .bundlexz/bundle.tar.xz"
+fi

@@ -47,6 +47,11 @@ if [[ "${SANITIZE:-1}" == 1 ]]; then
     "$B/cuda_golden_test" --gtest_filter='*Bitwise*/0:*GreedyMatches*/0' \
     >>"$OUT/sanitizer.log" 2>&1
   memcheck_rc="$memcheck_rc,$?"
+  # A short whole run: load, prefill, graph-captured decode steps.
+  timeout 60 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
+    "$B/df11" run --model tests/engine/testdata/gqa_llama3 --tokens 95,27,219 \
+    --max_new 8 >>"$OUT/sanitizer.log" 2>&1
+  memcheck_rc="$memcheck_rc,$?"
 fi
 
 # The CLI on a fixture (BF16 checkpoint), default backend (cuda here).
@@ -66,12 +71,16 @@ if [[ "${BENCH:-1}" == 1 ]]; then
     --gpu_memory_gb 80 --threads 16 --json "$OUT/bench8b.json" \
     >"$OUT/bench8b.log" 2>&1
   bench_rc=$?
-  # One GPU with the per-rank shapes of Llama 3.1 405B at TP=8 (4 layers).
-  timeout 90 "$B/df11" bench --backend cuda --synthetic 405b --layers 4 \
-    --shard_of 8 --batch 1,8,32,64 --prompt_tokens 128 --modes df11,bf16 \
-    --gpu_memory_gb 80 --threads 16 --json "$OUT/bench405b_tp8_shard.json" \
-    >"$OUT/bench405b.log" 2>&1
-  bench_rc="$bench_rc,$?"
+  # One GPU with the per-rank shapes of Llama 3.1 405B at TP=8, 2 and 6
+  # layers: the difference over 4 is one layer's step time.
+  for layers in 2 6; do
+    timeout 90 "$B/df11" bench --backend cuda --synthetic 405b \
+      --layers "$layers" --shard_of 8 --batch 1,8,32,64 --prompt_tokens 128 \
+      --modes df11,bf16 --gpu_memory_gb 80 --threads 16 \
+      --json "$OUT/bench405b_tp8_shard_${layers}l.json" \
+      >"$OUT/bench405b_${layers}l.log" 2>&1
+    bench_rc="$bench_rc,$?"
+  done
 fi
 
 serve_rc=skipped
@@ -125,7 +134,9 @@ echo "== attention rc $attention_rc"
 tail -6 "$OUT/attention.log"
 echo "== bench rc $bench_rc"
 grep -E "^(df11|bf16|offload) |loaded in|memory bandwidth|rror" "$OUT/bench8b.log" | head -24
-grep -E "^(df11|bf16) |loaded in|rror" "$OUT/bench405b.log" | head -12
+for layers in 2 6; do
+  grep -E "^(df11|bf16) |rror" "$OUT/bench405b_${layers}l.log" | head -8
+done
 echo "== serve rc $serve_rc"
 grep -E "serving|rror" "$OUT/df11d.log" | head -4
 grep -E "throughput|p50|==|df11:|requests" "$OUT/serve.log" | head -60
