@@ -10,7 +10,7 @@
 #       //loader/backend/cuda:cuda_ops_test \
 #       //loader/backend/cuda:cuda_golden_test \
 #       //loader/backend/cuda:cuda_backend_conformance_test \
-#       //loader/backend/cuda:cuda_bench
+#       //loader/backend/cuda:attention_bench
 #   # device tool: run(command="bash loader/backend/cuda/run_on_gpu.sh",
 #   #                  carry=[".bundle"])
 #
@@ -59,7 +59,7 @@ fi
   --max_new 8 >"$OUT/cli.log" 2>&1
 cli_rc=$?
 
-timeout 40 "$B/cuda_bench" --attention >"$OUT/attention.log" 2>&1
+timeout 40 "$B/attention_bench" >"$OUT/attention.log" 2>&1
 attention_rc=$?
 
 bench_rc=skipped
