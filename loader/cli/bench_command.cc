@@ -482,13 +482,8 @@ absl::Status Bench::RunMode(Residency mode) {
   }
 
   // The plan for this engine's options and this backend's dtypes.
-  PlanOptions plan_options;
-  plan_options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
-  plan_options.max_batch_tokens = options_.max_batch_tokens;
-  plan_options.max_batch_sequences = options_.max_batch_sequences;
-  plan_options.max_logit_rows = options_.max_logit_rows;
-  plan_options.kv_block_tokens = options_.kv_block_tokens;
-  plan_options.max_context = options_.max_context;
+  PlanOptions plan_options =
+      PlanOptionsFor(options_, absl::GetFlag(FLAGS_gpu_memory_gb));
   plan_options.df11_bits_per_weight = absl::GetFlag(FLAGS_bits_per_weight);
   plan_options.activation_bytes = DtypeSize(profiler.activation_dtype());
   plan_options.kv_bytes = DtypeSize(profiler.kv_dtype());

@@ -113,6 +113,17 @@ const ResidencyPlan& MemoryPlan::For(Residency r) const {
   return df11;
 }
 
+PlanOptions PlanOptionsFor(const EngineOptions& engine, double gpu_memory_gb) {
+  PlanOptions options;
+  options.gpu_memory_gb = gpu_memory_gb;
+  options.max_batch_tokens = engine.max_batch_tokens;
+  options.max_batch_sequences = engine.max_batch_sequences;
+  options.max_logit_rows = engine.max_logit_rows;
+  options.kv_block_tokens = engine.kv_block_tokens;
+  options.max_context = engine.max_context;
+  return options;
+}
+
 absl::StatusOr<MemoryPlan> PlanMemory(const LlamaConfig& config, int tp,
                                       const PlanOptions& options) {
   const LlamaConfig& c = config;
@@ -127,15 +138,14 @@ absl::StatusOr<MemoryPlan> PlanMemory(const LlamaConfig& config, int tp,
         absl::StrCat("plan: tensor parallel size ", tp, " must be positive"));
   }
   const bool kv_split = c.num_key_value_heads >= tp;
-  // The split rules (loader/shard/llama_split.h) as CheckLlamaWeights
-  // applies them.
+  // The split rules (loader/shard/llama_schema.h) as CheckLlamaWeights
+  // applies them; the vocabulary pads to equal shards.
   const struct {
     int64_t value;
     const char* what;
   } split[] = {{c.num_attention_heads, "num_attention_heads"},
                {kv_split ? c.num_key_value_heads : 0, "num_key_value_heads"},
-               {c.intermediate_size, "intermediate_size"},
-               {c.vocab_size, "vocab_size"}};
+               {c.intermediate_size, "intermediate_size"}};
   for (const auto& s : split) {
     if (s.value % tp != 0) {
       return absl::InvalidArgumentError(
@@ -166,7 +176,7 @@ absl::StatusOr<MemoryPlan> PlanMemory(const LlamaConfig& config, int tp,
   plan.q_heads = c.num_attention_heads / tp;
   plan.kv_heads = kv_split ? c.num_key_value_heads / tp : c.num_key_value_heads;
   plan.ffn = c.intermediate_size / tp;
-  plan.vocab_shard = c.vocab_size / tp;
+  plan.vocab_shard = (c.vocab_size + tp - 1) / tp;
   const uint64_t q_width = plan.q_heads * hd, kv_width = plan.kv_heads * hd;
   const uint64_t ffn = plan.ffn, vocab_shard = plan.vocab_shard;
 

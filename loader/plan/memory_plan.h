@@ -25,6 +25,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "loader/engine/llama_engine.h"
 #include "loader/format/llama_config.h"
 #include "nlohmann/json.hpp"
 
@@ -148,8 +149,12 @@ struct MemoryPlan {
   const ResidencyPlan& For(Residency r) const;
 };
 
-// Errors (InvalidArgument): tp < 1, a head count, FFN or vocabulary that tp
-// does not divide, non-positive sizes or options.
+// Errors (InvalidArgument): tp < 1, a head count or FFN that tp does not
+// divide (a vocabulary pads to equal shards), non-positive sizes or options.
+// The plan options of an engine's: its batch limits, KV block size and
+// context, for a GPU of `gpu_memory_gb` (BF16 activations and KV cache).
+PlanOptions PlanOptionsFor(const EngineOptions& engine, double gpu_memory_gb);
+
 absl::StatusOr<MemoryPlan> PlanMemory(const LlamaConfig& config, int tp,
                                       const PlanOptions& options);
 

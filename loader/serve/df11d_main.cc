@@ -300,13 +300,8 @@ absl::StatusOr<int64_t> PlannedKvTokens(const LlamaConfig& config,
   if (kind != BackendKind::kCuda || absl::GetFlag(FLAGS_gpu_memory_gb) <= 0) {
     return std::max<int64_t>(16384, engine.max_context);
   }
-  PlanOptions options;
-  options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
-  options.max_batch_tokens = engine.max_batch_tokens;
-  options.max_batch_sequences = engine.max_batch_sequences;
-  options.max_logit_rows = engine.max_logit_rows;
-  options.kv_block_tokens = engine.kv_block_tokens;
-  options.max_context = engine.max_context;
+  const PlanOptions options =
+      PlanOptionsFor(engine, absl::GetFlag(FLAGS_gpu_memory_gb));
   ASSIGN_OR_RETURN(MemoryPlan plan, PlanMemory(config, tp, options));
   const ResidencyPlan& df11 = plan.For(Residency::kDf11);
   if (!df11.fits) {
