@@ -19,6 +19,10 @@
 // A block whose index or stream fails a check writes nothing; every write
 // is also clamped to the block's output range, itself clamped to [0, n), so
 // a corrupted index or stream cannot write outside the output.
+// A row lookup (DecodeDf11Rows) runs the same block decode on the index
+// blocks that hold the selected rows: each CUDA block first finds its index
+// block by a binary search of block_starts.
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/strings/str_cat.h"
@@ -76,10 +80,21 @@ struct TensorArgs {
   uint32_t sign_mantissa_align;
 };
 
+// DecodeDf11Rows: CUDA block i * blocks_per_row + j decodes the j-th index
+// block of row ids[i] - id_offset of the launch's one tensor.
+struct LookupArgs {
+  const int32_t* ids;  // null: whole tensors
+  int64_t id_offset;
+  uint64_t row_elements;
+  uint32_t blocks_per_row;
+  uint32_t num_blocks;
+};
+
 struct BatchArgs {
   TensorArgs tensors[kMaxDf11Batch];
   int count;
   uint32_t* error_flags;
+  LookupArgs lookup;
 };
 
 __device__ __forceinline__ uint32_t Gap(const uint8_t* gaps, uint32_t chunk) {
@@ -320,6 +335,45 @@ __device__ __forceinline__ void WriteCompact(const uint32_t (&r)[kSlotWords],
   }
 }
 
+// The index block this CUDA block decodes in a row lookup, in `block`;
+// false if it has none (an id outside the tensor, or a row in fewer blocks).
+// Every thread computes the same answer, so a whole CUDA block returns.
+__device__ __forceinline__ bool LookupBlock(const BatchArgs& args,
+                                            const TensorArgs& t,
+                                            uint32_t& block) {
+  const LookupArgs& l = args.lookup;
+  const uint32_t i = blockIdx.x / l.blocks_per_row;
+  const uint32_t j = blockIdx.x % l.blocks_per_row;
+  const int64_t row = int64_t{__ldg(l.ids + i)} - l.id_offset;
+  if (row < 0) return false;
+  const uint64_t first = static_cast<uint64_t>(row) * l.row_elements;
+  if (first >= t.num_elements) return false;
+  const uint64_t end = first + l.row_elements;
+  // The last index block that starts at or before the row.
+  uint32_t lo = 0;
+  uint32_t hi = l.num_blocks;
+  while (hi - lo > 1) {
+    const uint32_t mid = (lo + hi) / 2;
+    if (__ldg(t.block_starts + mid) <= first) {
+      lo = mid;
+    } else {
+      hi = mid;
+    }
+  }
+  if (j == l.blocks_per_row - 1 && threadIdx.x == 0 &&
+      args.error_flags != nullptr) {
+    // The row's last element must lie in one of its blocks; only a
+    // corrupted index puts it further.
+    const uint32_t last = min(lo + l.blocks_per_row, l.num_blocks);
+    if (__ldg(t.block_starts + last) < end) {
+      atomicOr(args.error_flags, kDf11BadIndex);
+    }
+  }
+  block = lo + j;
+  return block < l.num_blocks &&
+         (j == 0 || __ldg(t.block_starts + block) < end);
+}
+
 struct SharedStorage {
   uint4 table[kTableVectors];
   // First the threads' slots (kSlotWords words each, interleaved), then the
@@ -349,7 +403,8 @@ __global__ void __launch_bounds__(kThreads, kMinBlocksPerSm)
     ++ti;
   }
   const TensorArgs& t = args.tensors[ti];
-  const uint32_t block = blockIdx.x - t.first_block;
+  uint32_t block = blockIdx.x - t.first_block;
+  if (args.lookup.ids != nullptr && !LookupBlock(args, t, block)) return;
   const uint32_t tid = threadIdx.x;
   const uint32_t lane = tid % 32;
   const uint32_t warp = tid / 32;
@@ -554,6 +609,37 @@ absl::Status Launch(const BatchArgs& args, uint32_t blocks,
   return Annotate(CUDA_STATUS(cudaGetLastError()), "DecodeDf11Kernel launch");
 }
 
+uint64_t NumChunks(const Df11DeviceTensor& t) {
+  return (t.stream_bits + kChunkBits - 1) / kChunkBits;
+}
+
+uint64_t NumBlocks(const Df11DeviceTensor& t) {
+  return (NumChunks(t) + kThreads - 1) / kThreads;
+}
+
+TensorArgs MakeTensorArgs(const Df11DeviceTensor& t, uint16_t* out,
+                          uint32_t first_block) {
+  TensorArgs a{};
+  a.stream = reinterpret_cast<const uint4*>(t.exponent_stream);
+  a.sign_mantissa = t.sign_mantissa;
+  a.chunk_gaps = t.chunk_gaps;
+  a.block_starts = t.block_starts;
+  a.table = reinterpret_cast<const uint4*>(t.kernel_table);
+  a.out = out;
+  a.stream_bits = t.stream_bits;
+  a.num_elements = static_cast<uint32_t>(t.num_elements);
+  a.num_chunks = static_cast<uint32_t>(NumChunks(t));
+  a.first_block = first_block;
+  const uintptr_t out_addr = reinterpret_cast<uintptr_t>(out);
+  a.out_shift = static_cast<uint32_t>((out_addr / 2) % 16);
+  // Element i's output is 32-byte aligned where i = -out_shift (mod 16);
+  // its sign/mantissa byte then has this alignment.
+  const uintptr_t sm_at =
+      reinterpret_cast<uintptr_t>(t.sign_mantissa) + 16 - a.out_shift;
+  a.sign_mantissa_align = sm_at % 16 == 0 ? 16 : sm_at % 8 == 0 ? 8 : 0;
+  return a;
+}
+
 }  // namespace
 
 void BuildDf11KernelTable(const uint16_t* decode_table, uint8_t* kernel_table) {
@@ -606,30 +692,64 @@ absl::Status DecodeDf11Batched(const Df11DeviceTensor* tensors,
       args.count = 0;
       blocks = 0;
     }
-    TensorArgs& a = args.tensors[args.count++];
-    const uint64_t chunks = (t.stream_bits + kChunkBits - 1) / kChunkBits;
-    a.stream = reinterpret_cast<const uint4*>(t.exponent_stream);
-    a.sign_mantissa = t.sign_mantissa;
-    a.chunk_gaps = t.chunk_gaps;
-    a.block_starts = t.block_starts;
-    a.table = reinterpret_cast<const uint4*>(t.kernel_table);
-    a.out = outs[i];
-    a.stream_bits = t.stream_bits;
-    a.num_elements = static_cast<uint32_t>(t.num_elements);
-    a.num_chunks = static_cast<uint32_t>(chunks);
-    a.first_block = static_cast<uint32_t>(blocks);
-    const uintptr_t out_addr = reinterpret_cast<uintptr_t>(outs[i]);
-    a.out_shift = static_cast<uint32_t>((out_addr / 2) % 16);
-    // Element i's output is 32-byte aligned where i = -out_shift (mod 16);
-    // its sign/mantissa byte then has this alignment.
-    const uintptr_t sm_at =
-        reinterpret_cast<uintptr_t>(t.sign_mantissa) + 16 - a.out_shift;
-    a.sign_mantissa_align = sm_at % 16 == 0 ? 16 : sm_at % 8 == 0 ? 8 : 0;
-    blocks += (chunks + kThreads - 1) / kThreads;
+    args.tensors[args.count++] =
+        MakeTensorArgs(t, outs[i], static_cast<uint32_t>(blocks));
+    blocks += NumBlocks(t);
   }
   if (blocks > 0x7FFFFFFFu) {
     return absl::InvalidArgumentError("DecodeDf11Batched: too many blocks");
   }
+  return Launch(args, static_cast<uint32_t>(blocks), stream);
+}
+
+uint32_t Df11BlocksPerRow(absl::Span<const uint32_t> block_starts,
+                          uint64_t num_elements, uint64_t row_elements) {
+  if (block_starts.size() < 2 || num_elements == 0 || row_elements == 0) {
+    return 0;
+  }
+  // As the kernel finds them: a row's blocks run from the last one that
+  // starts at or before its first element to the last one that starts
+  // before its end.
+  const auto starts = block_starts.subspan(0, block_starts.size() - 1);
+  const auto block_of = [&](uint64_t element) {
+    return std::upper_bound(starts.begin(), starts.end(), element) -
+           starts.begin() - 1;
+  };
+  uint32_t most = 0;
+  for (uint64_t first = 0; first < num_elements; first += row_elements) {
+    const uint64_t last = std::min(first + row_elements, num_elements) - 1;
+    most = std::max<uint32_t>(
+        most, static_cast<uint32_t>(block_of(last) - block_of(first) + 1));
+  }
+  return most;
+}
+
+absl::Status DecodeDf11Rows(const Df11DeviceTensor& tensor,
+                            const Df11RowLookup& rows, uint16_t* out,
+                            uint32_t* error_flags, cudaStream_t stream) {
+  RETURN_IF_ERROR(ValidateTensor(tensor, out, 0));
+  const auto fail = [&](auto... parts) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("DecodeDf11Rows: ", parts...));
+  };
+  if (rows.row_elements == 0 || tensor.num_elements % rows.row_elements != 0) {
+    return fail("rows of ", rows.row_elements, " elements in a tensor of ",
+                tensor.num_elements);
+  }
+  if (rows.blocks_per_row == 0 || rows.count < 0 ||
+      (rows.count > 0 && rows.ids == nullptr)) {
+    return fail("bad lookup: ", rows.count, " ids, ", rows.blocks_per_row,
+                " blocks per row");
+  }
+  const uint64_t blocks = uint64_t{rows.blocks_per_row} * rows.count;
+  if (blocks > 0x7FFFFFFFu) return fail("too many blocks");
+  if (blocks == 0 || tensor.num_elements == 0) return absl::OkStatus();
+  BatchArgs args{};
+  args.error_flags = error_flags;
+  args.count = 1;
+  args.tensors[0] = MakeTensorArgs(tensor, out, 0);
+  args.lookup = {rows.ids, rows.id_offset, rows.row_elements,
+                 rows.blocks_per_row, static_cast<uint32_t>(NumBlocks(tensor))};
   return Launch(args, static_cast<uint32_t>(blocks), stream);
 }
 

@@ -8,6 +8,11 @@
 //   RETURN_IF_ERROR(DecodeDf11Batched(tensors, outs, count, error_flags,
 //                                     stream));
 //
+//   // Only the rows of an embedding table that a step looks up:
+//   Df11RowLookup rows{ids, count, 0, hidden,
+//                      Df11BlocksPerRow(host_block_starts, n, hidden)};
+//   RETURN_IF_ERROR(DecodeDf11Rows(t, rows, out, error_flags, stream));
+//
 // The launchers are asynchronous: they validate what the host can see, enqueue
 // one kernel on `stream` and return. A corrupted stream or index never makes
 // the kernel write outside [out, out + num_elements); it sets bits in
@@ -25,6 +30,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "absl/types/span.h"
 
 namespace df11 {
 
@@ -73,6 +79,41 @@ inline constexpr int kMaxDf11Batch = 16;
 absl::Status DecodeDf11Batched(const Df11DeviceTensor* tensors,
                                uint16_t* const* outs, int count,
                                uint32_t* error_flags, cudaStream_t stream);
+
+// The rows of a [rows, row_elements] tensor to decode: row ids[i] - id_offset
+// for i < count. `ids` is device memory, read when the kernel runs (so a
+// captured CUDA graph follows new ids); an id outside the tensor's rows
+// selects nothing (the masked lookup of a vocabulary-split embedding).
+struct Df11RowLookup {
+  const int32_t* ids = nullptr;
+  int64_t count = 0;
+  int64_t id_offset = 0;
+  uint64_t row_elements = 0;
+  // At most this many index blocks hold elements of one row: from the
+  // tensor's block_starts with Df11BlocksPerRow.
+  uint32_t blocks_per_row = 0;
+};
+
+// The most index blocks that hold elements of one row of `row_elements`, for
+// a tensor of `num_elements` whose block_starts (host copy, one entry per
+// block and a last one of num_elements) are given. 0 for an empty tensor.
+uint32_t Df11BlocksPerRow(absl::Span<const uint32_t> block_starts,
+                          uint64_t num_elements, uint64_t row_elements);
+
+// Decodes the index blocks that hold the selected rows into their places in
+// out[0, num_elements): every element of a selected row is written, and
+// elements of other rows that share a block with one; the rest of `out` is
+// left as it was. One CUDA block per (id, j < blocks_per_row), so the
+// launch costs a few microseconds for a handful of ids; for many ids a
+// whole-tensor DecodeDf11 is cheaper (more than one id per index block).
+// Duplicate ids decode the same blocks again, writing the same values.
+// An index that puts a row in more than blocks_per_row blocks sets
+// kDf11BadIndex. Errors: as DecodeDf11, and InvalidArgument for row_elements
+// that do not divide num_elements, blocks_per_row 0, a negative count or a
+// null `ids` with count > 0.
+absl::Status DecodeDf11Rows(const Df11DeviceTensor& tensor,
+                            const Df11RowLookup& rows, uint16_t* out,
+                            uint32_t* error_flags, cudaStream_t stream);
 
 }  // namespace df11
 

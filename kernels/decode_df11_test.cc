@@ -5,10 +5,14 @@
 
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
+#include <iterator>
 #include <random>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -102,6 +106,15 @@ class PoisonedOutputs {
       EXPECT_EQ(mismatches, 0u) << "tensor " << t;
     }
     CheckGuards(host, inside);
+  }
+
+  // Output i as it is now.
+  std::vector<uint16_t> Read(size_t i) const {
+    std::vector<uint16_t> host(sizes_[i]);
+    EXPECT_EQ(
+        cudaMemcpy(host.data(), out(i), sizes_[i] * 2, cudaMemcpyDeviceToHost),
+        cudaSuccess);
+    return host;
   }
 
   void CheckGuardsOnly() const {
@@ -256,6 +269,224 @@ TEST(DecodeDf11Test, BatchedLayerOfMixedTensors) {
   for (size_t offset : {0, 5}) CheckGpuDecode(values, offset);
 }
 
+// Row lookups (DecodeDf11Rows) -------------------------------------------
+
+template <typename T>
+void Poke(T* device, size_t index, T value) {
+  ASSERT_EQ(
+      cudaMemcpy(device + index, &value, sizeof(T), cudaMemcpyHostToDevice),
+      cudaSuccess);
+}
+
+// The most blocks one row meets, counted block by block over the element
+// ranges the index gives them: the check of Df11BlocksPerRow.
+uint32_t BlocksPerRowBySweep(const EncodedTensor& t, uint64_t row_elements) {
+  const uint64_t rows = t.num_elements / row_elements;
+  std::vector<uint32_t> met(rows, 0);
+  for (size_t b = 0; b + 1 < t.block_starts.size(); ++b) {
+    const uint64_t lo = t.block_starts[b];
+    const uint64_t hi = t.block_starts[b + 1];
+    if (lo == hi) continue;
+    for (uint64_t r = lo / row_elements; r <= (hi - 1) / row_elements; ++r) {
+      ++met[r];
+    }
+  }
+  return rows == 0 ? 0 : *std::max_element(met.begin(), met.end());
+}
+
+// Decodes the rows that `ids` select (after subtracting `id_offset`) into a
+// poisoned output at `offset` elements past a 16-byte boundary and checks
+// every element of every selected row, the error flags and the guards.
+void CheckRowLookup(const std::vector<uint16_t>& values, uint64_t row_elements,
+                    const std::vector<int32_t>& ids, int64_t id_offset,
+                    size_t offset) {
+  const EncodedTensor t = Encode(values);
+  const uint32_t per_row =
+      Df11BlocksPerRow(t.block_starts, t.num_elements, row_elements);
+  ASSERT_EQ(per_row, BlocksPerRowBySweep(t, row_elements));
+  absl::StatusOr<DeviceEncodedTensor> d = DeviceEncodedTensor::Upload(t);
+  ASSERT_TRUE(d.ok()) << d.status();
+  int32_t* device_ids = nullptr;
+  ASSERT_EQ(cudaMalloc(&device_ids, 4 * ids.size() + 4), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_ids, ids.data(), 4 * ids.size(),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  const int64_t rows = static_cast<int64_t>(values.size() / row_elements);
+  PoisonedOutputs outputs({values.size()}, offset, 0xA5);
+  ErrorFlags flags;
+  const Df11RowLookup lookup{device_ids, static_cast<int64_t>(ids.size()),
+                             id_offset, row_elements, per_row};
+  const absl::Status s = DecodeDf11Rows(d->view(), lookup, outputs.out(0),
+                                        flags.device(), nullptr);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(flags.Read(), 0u);
+  const std::vector<uint16_t> got = outputs.Read(0);
+  size_t checked = 0;
+  for (int32_t id : ids) {
+    const int64_t row = int64_t{id} - id_offset;
+    if (row < 0 || row >= rows) continue;
+    for (uint64_t j = 0; j < row_elements; ++j) {
+      const uint64_t i = row * row_elements + j;
+      ASSERT_EQ(got[i], values[i]) << "row " << row << " element " << j;
+    }
+    ++checked;
+  }
+  std::printf("%zu ids, %zu rows checked, %u blocks per row\n", ids.size(),
+              checked, per_row);
+  outputs.CheckGuardsOnly();
+  cudaFree(device_ids);
+}
+
+// Ids for a table of `rows`: the first and last rows, repeats, random rows,
+// and ids just outside the table on both sides.
+std::vector<int32_t> LookupIds(int64_t rows, int64_t id_offset, int count,
+                               uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  const auto at = [&](int64_t row) {
+    return static_cast<int32_t>(row + id_offset);
+  };
+  std::vector<int32_t> ids = {at(0),  at(rows - 1), at(rows / 2), at(rows / 2),
+                              at(-1), at(rows),     at(rows + 7)};
+  if (id_offset > 0) ids.push_back(0);
+  while (static_cast<int>(ids.size()) < count) {
+    ids.push_back(at(static_cast<int64_t>(rng() % rows)));
+  }
+  return ids;
+}
+
+struct RowCase {
+  int distribution;  // index into kCases
+  uint64_t rows;
+  uint64_t row_elements;
+};
+
+// Rows narrower than a block (one-bit codes: 32768 elements per block) to
+// rows over several blocks (12-bit codes: about 2730), at odd widths.
+const RowCase kRowCases[] = {
+    {0, 300, 4096}, {1, 200, 4096}, {2, 150, 4099}, {3, 100, 4096},
+    {3, 64, 10007}, {4, 2000, 576}, {1, 5000, 1},   {0, 3, 200003},
+};
+
+class DecodeDf11RowsTest : public ::testing::TestWithParam<int> {};
+
+TEST_P(DecodeDf11RowsTest, SelectedRowsAreBitExact) {
+  SKIP_WITHOUT_GPU();
+  const RowCase& c = kRowCases[GetParam()];
+  const std::vector<uint16_t> values =
+      kCases[c.distribution].make(c.rows * c.row_elements, 77 + GetParam());
+  const int64_t rows = static_cast<int64_t>(c.rows);
+  for (const auto& [id_offset, count, offset] :
+       {std::tuple<int64_t, int, size_t>{0, 1, 0},
+        {0, 8, 3},
+        {0, 64, 0},
+        {1000, 40, 5}}) {
+    SCOPED_TRACE(testing::Message()
+                 << "offset " << id_offset << ", " << count << " ids");
+    std::vector<int32_t> ids = LookupIds(rows, id_offset, count, 5 + count);
+    if (count == 1) ids = {static_cast<int32_t>(rows / 3 + id_offset)};
+    CheckRowLookup(values, c.row_elements, ids, id_offset, offset);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Tables, DecodeDf11RowsTest,
+    ::testing::Range(0, static_cast<int>(std::size(kRowCases))),
+    [](const auto& info) {
+      const RowCase& c = kRowCases[info.param];
+      return kCases[c.distribution].name + "_rows" + std::to_string(c.rows) +
+             "x" + std::to_string(c.row_elements);
+    });
+
+TEST(DecodeDf11RowsTest, EveryRowAtOnceEqualsTheWholeTensor) {
+  SKIP_WITHOUT_GPU();
+  const std::vector<uint16_t> values = GaussianBf16(97 * 1031, 0.02, 8);
+  std::vector<int32_t> ids(97);
+  for (int i = 0; i < 97; ++i) ids[i] = 96 - i;
+  CheckRowLookup(values, 1031, ids, 0, 1);
+}
+
+TEST(DecodeDf11RowsTest, RejectsBadArguments) {
+  SKIP_WITHOUT_GPU();
+  const EncodedTensor t = Encode(GaussianBf16(4096 * 4, 0.01, 1));
+  absl::StatusOr<DeviceEncodedTensor> d = DeviceEncodedTensor::Upload(t);
+  ASSERT_TRUE(d.ok()) << d.status();
+  uint16_t* out = nullptr;
+  int32_t* ids = nullptr;
+  ASSERT_EQ(cudaMalloc(&out, 2 * 4096 * 4), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&ids, 16), cudaSuccess);
+  ASSERT_EQ(cudaMemset(ids, 0, 16), cudaSuccess);
+  const Df11RowLookup good{ids, 4, 0, 4096, 2};
+  const auto decode = [&](Df11RowLookup rows) {
+    return DecodeDf11Rows(d->view(), rows, out, nullptr, nullptr).code();
+  };
+  EXPECT_EQ(decode(good), absl::StatusCode::kOk);
+  Df11RowLookup r = good;
+  r.row_elements = 4095;  // does not divide the tensor
+  EXPECT_EQ(decode(r), absl::StatusCode::kInvalidArgument);
+  r = good;
+  r.row_elements = 0;
+  EXPECT_EQ(decode(r), absl::StatusCode::kInvalidArgument);
+  r = good;
+  r.blocks_per_row = 0;
+  EXPECT_EQ(decode(r), absl::StatusCode::kInvalidArgument);
+  r = good;
+  r.ids = nullptr;
+  EXPECT_EQ(decode(r), absl::StatusCode::kInvalidArgument);
+  r = good;
+  r.count = -1;
+  EXPECT_EQ(decode(r), absl::StatusCode::kInvalidArgument);
+  r = good;
+  r.count = 0;
+  r.ids = nullptr;
+  EXPECT_EQ(decode(r), absl::StatusCode::kOk);  // nothing to do
+  EXPECT_EQ(Df11BlocksPerRow({}, 0, 4096), 0u);
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  cudaFree(ids);
+  cudaFree(out);
+}
+
+// A corrupted index under a lookup: flagged, and nothing written outside
+// the output. With every row selected, every block is decoded.
+TEST(DecodeDf11RowsTest, CorruptedIndexIsFlagged) {
+  SKIP_WITHOUT_GPU();
+  const uint64_t row_elements = 4096;
+  const std::vector<uint16_t> values = GaussianBf16(80 * row_elements, 0.02, 4);
+  const EncodedTensor t = Encode(values);
+  const uint32_t per_row =
+      Df11BlocksPerRow(t.block_starts, t.num_elements, row_elements);
+  const size_t blocks = t.block_starts.size() - 1;
+  ASSERT_GE(blocks, 3u);
+  std::vector<int32_t> ids(80);
+  for (int i = 0; i < 80; ++i) ids[i] = i;
+  int32_t* device_ids = nullptr;
+  ASSERT_EQ(cudaMalloc(&device_ids, 4 * ids.size()), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(device_ids, ids.data(), 4 * ids.size(),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  const std::vector<std::pair<size_t, uint32_t>> pokes = {
+      {1, 0xFFFFFFF0u},
+      {1, t.block_starts[2] + 5},
+      {blocks / 2, 0},
+      {blocks, 0},
+  };
+  for (const auto& [index, value] : pokes) {
+    SCOPED_TRACE(testing::Message()
+                 << "block_starts[" << index << "] = " << value);
+    absl::StatusOr<DeviceEncodedTensor> d = DeviceEncodedTensor::Upload(t);
+    ASSERT_TRUE(d.ok()) << d.status();
+    Poke<uint32_t>(d->block_starts(), index, value);
+    PoisonedOutputs outputs({values.size()}, 2, 0x5A);
+    ErrorFlags flags;
+    const Df11RowLookup lookup{device_ids, 80, 0, row_elements, per_row};
+    ASSERT_TRUE(DecodeDf11Rows(d->view(), lookup, outputs.out(0),
+                               flags.device(), nullptr)
+                    .ok());
+    EXPECT_NE(flags.Read(), 0u);
+    outputs.CheckGuardsOnly();
+  }
+  cudaFree(device_ids);
+}
+
 TEST(DecodeDf11Test, RejectsOtherLayouts) {
   const std::vector<uint16_t> v = GaussianBf16(5000, 0.01, 1);
   for (CodecLayout layout :
@@ -315,13 +546,6 @@ struct Corruption {
   bool detectable;  // a flipped stream byte may swap equal-length codes
   std::function<void(const DeviceEncodedTensor&, const EncodedTensor&)> apply;
 };
-
-template <typename T>
-void Poke(T* device, size_t index, T value) {
-  ASSERT_EQ(
-      cudaMemcpy(device + index, &value, sizeof(T), cudaMemcpyHostToDevice),
-      cudaSuccess);
-}
 
 TEST(DecodeDf11Test, CorruptionStaysInsideTheOutput) {
   SKIP_WITHOUT_GPU();

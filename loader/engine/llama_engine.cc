@@ -147,7 +147,7 @@ absl::Status LlamaEngine::Load(const WeightSource& source) {
   }
 
   std::vector<WeightGroup> groups;
-  groups.push_back({{{kEmbedName}}});
+  groups.push_back({{{kEmbedName}}, /*lookup=*/true});
   for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
     groups.push_back(LayerGroup(layer));
   }

@@ -41,6 +41,10 @@ namespace df11 {
 // back to back in that order.
 struct WeightGroup {
   std::vector<std::vector<std::string>> slots;
+  // The group is one [rows, row_elements] table of which a step reads only
+  // the rows its tokens select (the embedding): a store may make only those
+  // rows available, leaving the others undefined.
+  bool lookup = false;
 };
 
 // Weight decoding done so far: the groups decoded and the time they took

@@ -271,6 +271,11 @@ absl::StatusOr<std::unique_ptr<WeightStore>> CudaBackend::LoadWeights(
                        source, groups, options_.residency, memory_, stream_,
                        [this](absl::Status s) { Fail(std::move(s)); }));
   store_ = store.get();
+  // The embedding decodes only the rows the step's tokens select.
+  if (prepared_) {
+    store_->SetLookup(Views(meta_device_.as<uint8_t>()).tokens,
+                      model_.vocab_offset);
+  }
   if (options_.print_memory_plan) {
     const WeightStoreMemory w = store->memory();
     const WeightLoadStats& l = store->load_stats();
@@ -293,6 +298,7 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   decode_step_ = false;
   real_logit_rows_ = static_cast<int64_t>(batch.logit_rows.size());
   StepShape shape{batch.rows(), real_logit_rows_};
+  if (store_ != nullptr) store_->set_lookup_rows(0);  // until the upload
   if (!prepared_) {
     Fail(absl::FailedPreconditionError("BeginStep before Prepare"));
     return shape;
@@ -394,6 +400,7 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   upload(d.kv_last_page_len, h.kv_last_page_len, (seqs + pad) * 4);
   upload(d.requests, h.requests,
          shape.logit_rows * sizeof(DeviceSampleRequest));
+  if (store_ != nullptr) store_->set_lookup_rows(shape.rows);
   return shape;
 }
 

@@ -232,6 +232,13 @@ absl::StatusOr<std::unique_ptr<CudaWeightStore>> CudaWeightStore::Load(
             BuildDf11KernelTable(decode_table.data(), table.data());
             d.table = add(table.data(), table.size());
             decodes.push_back(d);
+            if (groups[gi].lookup && groups[gi].slots.size() == 1 &&
+                names.size() == 1 && t.info.shard_shape.size() == 2) {
+              group.row_elements = t.info.shard_shape[1];
+              group.blocks_per_row = Df11BlocksPerRow(
+                  v.block_starts, v.num_elements, group.row_elements);
+              group.index_blocks = v.block_starts.size() - 1;
+            }
             m.resident += t.stored_bytes();
           }
           out += t.info.shard_bytes();
@@ -319,8 +326,23 @@ absl::StatusOr<std::unique_ptr<CudaWeightStore>> CudaWeightStore::Load(
   return store;
 }
 
-absl::Status CudaWeightStore::Issue(int g, uint8_t* base) {
+absl::Status CudaWeightStore::Issue(int g, uint8_t* base, bool whole) {
   Group& group = groups_[g];
+  // A row lookup costs a CUDA block per (id, block of its row); the whole
+  // table, one per index block.
+  const bool rows_only =
+      !whole && group.blocks_per_row > 0 && lookup_ids_ != nullptr &&
+      group.decodes.size() == 1 && group.copies.empty() &&
+      static_cast<uint64_t>(lookup_rows_) * group.blocks_per_row <
+          group.index_blocks;
+  if (rows_only) {
+    const Df11RowLookup rows{lookup_ids_, lookup_rows_, lookup_id_offset_,
+                             group.row_elements, group.blocks_per_row};
+    return DecodeDf11Rows(
+        group.decodes[0], rows,
+        reinterpret_cast<uint16_t*>(base + group.decode_offsets[0]),
+        flags_.as<uint32_t>() + g, decode_);
+  }
   if (!group.decodes.empty()) {
     std::vector<uint16_t*> outs;
     for (uint64_t offset : group.decode_offsets) {
@@ -363,13 +385,14 @@ absl::Status CudaWeightStore::Materialize(const std::string& path) {
     const uint64_t bytes = base[g + 1] - base[g];
     if (bytes == 0) continue;
     if (offload) {
-      RETURN_IF_ERROR(Issue(static_cast<int>(g), buffers_[0].as<uint8_t>()));
+      RETURN_IF_ERROR(Issue(static_cast<int>(g), buffers_[0].as<uint8_t>(),
+                            /*whole=*/true));
       RETURN_IF_ERROR(CUDA_STATUS(
           cudaMemcpyAsync(host_.as<uint8_t>() + base[g], buffers_[0].data(),
                           bytes, cudaMemcpyDeviceToHost, decode_)));
     } else {
-      RETURN_IF_ERROR(
-          Issue(static_cast<int>(g), resident_.as<uint8_t>() + base[g]));
+      RETURN_IF_ERROR(Issue(static_cast<int>(g),
+                            resident_.as<uint8_t>() + base[g], /*whole=*/true));
     }
   }
   RETURN_IF_ERROR(CUDA_STATUS(cudaStreamSynchronize(decode_)));
@@ -419,7 +442,7 @@ void CudaWeightStore::Prefetch(int g) {
     const bool time = capture == cudaStreamCaptureStatusNone &&
                       static_cast<size_t>(g) < decode_begin_.size();
     if (time) Check(CUDA_STATUS(cudaEventRecord(decode_begin_[g], decode_)));
-    Check(Issue(g, buffers_[g % 2].as<uint8_t>()));
+    Check(Issue(g, buffers_[g % 2].as<uint8_t>(), /*whole=*/false));
     if (time) {
       Check(CUDA_STATUS(cudaEventRecord(decode_end_[g], decode_)));
       timed_[g] = true;

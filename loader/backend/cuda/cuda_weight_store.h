@@ -12,6 +12,10 @@
 //     lengths) and stays compressed there. Prefetch(g) decodes the group's
 //     DF11 tensors with DecodeDf11Batched into buffer g % 2. The only BF16
 //     weight memory is the two buffers (and raw tensors, used in place).
+//     A lookup group (the embedding) of one DF11 table decodes only the
+//     rows the step's token ids select (DecodeDf11Rows) while that is less
+//     work than the whole table: the ids are the backend's device array
+//     (SetLookup), their count the step's rows (set_lookup_rows).
 //   - kBf16Resident: the weights are decoded once at load and kept as BF16
 //     on the device; Prefetch does nothing. The BF16 baseline.
 //   - kOffloadPinned: the decoded weights live in pinned host memory and
@@ -71,6 +75,16 @@ class CudaWeightStore final : public WeightStore {
   WeightStoreMemory memory() const override { return memory_; }
   DecodeStats decode_stats() const override { return decode_stats_; }
 
+  // The device array of token ids a lookup group's rows are selected by
+  // (row = id - id_offset); it must outlive the store. Without it, lookup
+  // groups decode whole.
+  void SetLookup(const int32_t* ids, int64_t id_offset) {
+    lookup_ids_ = ids;
+    lookup_id_offset_ = id_offset;
+  }
+  // The ids the next Prefetch of a lookup group reads: the step's rows.
+  void set_lookup_rows(int64_t rows) { lookup_rows_ = rows; }
+
   // After the step's work is done: the decode error flags as a status, and
   // the decode times of the step's eagerly issued groups into decode_stats.
   absl::Status TakeErrors();
@@ -90,6 +104,11 @@ class CudaWeightStore final : public WeightStore {
     std::vector<uint64_t> decode_offsets;  // in the buffer
     std::vector<RawCopy> copies;
     std::vector<const uint16_t*> resolved[2];  // Acquire's answer per buffer
+    // A lookup group of one DF11 table: its row width and the most index
+    // blocks a row meets (0: decoded whole), and its index blocks.
+    uint64_t row_elements = 0;
+    uint32_t blocks_per_row = 0;
+    uint64_t index_blocks = 0;
   };
 
   CudaWeightStore(WeightResidency residency,
@@ -100,8 +119,9 @@ class CudaWeightStore final : public WeightStore {
         compute_(compute),
         fail_(std::move(fail)) {}
   absl::Status Init();
-  // Enqueues group g's decodes and copies into `base` on the decode stream.
-  absl::Status Issue(int g, uint8_t* base);
+  // Enqueues group g's decodes and copies into `base` on the decode stream;
+  // with `whole`, a lookup group's whole table.
+  absl::Status Issue(int g, uint8_t* base, bool whole);
   // Load-time conversion to the BF16 modes.
   absl::Status Materialize(const std::string& path);
   void Check(absl::Status s) {
@@ -130,6 +150,9 @@ class CudaWeightStore final : public WeightStore {
   Buffer buffers_[2];  // the decode buffers
   Buffer flags_;       // uint32 per group
   uint64_t buffer_bytes_ = 0;
+  const int32_t* lookup_ids_ = nullptr;
+  int64_t lookup_id_offset_ = 0;
+  int64_t lookup_rows_ = 0;
   WeightStoreMemory memory_;
   WeightLoadStats stats_;
 };

@@ -14,8 +14,12 @@
 #   # device tool: run(command="bash loader/backend/cuda/run_on_gpu.sh",
 #   #                  carry=[".bundle"])
 #
-# Env: BUNDLE (default .bundle), SANITIZE (1), BENCH (1), SERVE (1). Logs and
-# JSON go to $OUT (or ./out); a summary is printed last.
+# With //kernels:decode_df11_test and //loader/backend/cuda:gemv_bench in the
+# bundle too, it runs them (the decode test's row lookups under memcheck).
+#
+# Env: BUNDLE (default .bundle), SANITIZE (1), BENCH (1), SHARDS (1: the
+# 405B shard benches), SERVE (1). Logs and JSON go to $OUT (or ./out); a
+# summary is printed last.
 set -uo pipefail
 OUT=${OUT:-out}
 mkdir -p "$OUT"
@@ -37,12 +41,25 @@ conformance_rc=$?
 "$B/cuda_golden_test" >"$OUT/golden.log" 2>&1
 golden_rc=$?
 
+decode_rc=skipped
+if [[ -x $B/decode_df11_test ]]; then
+  "$B/decode_df11_test" >"$OUT/decode.log" 2>&1
+  decode_rc=$?
+fi
+
 memcheck_rc=skipped
 if [[ "${SANITIZE:-1}" == 1 ]]; then
+  if [[ -x $B/decode_df11_test ]]; then
+    timeout 60 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
+      "$B/decode_df11_test" --gtest_filter='*Rows*' >>"$OUT/sanitizer.log" 2>&1
+    memcheck_rc="rows $?,"
+  else
+    memcheck_rc=
+  fi
   timeout 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_ops_test" --gtest_filter='*PagedAttention*:*Sample*:*Embed*:*RmsNorm*' \
-    >"$OUT/sanitizer.log" 2>&1
-  memcheck_rc=$?
+    >>"$OUT/sanitizer.log" 2>&1
+  memcheck_rc="$memcheck_rc$?"
   timeout 45 compute-sanitizer --tool memcheck --print-limit 20 --error-exitcode 3 \
     "$B/cuda_golden_test" --gtest_filter='*Bitwise*/0:*GreedyMatches*/0' \
     >>"$OUT/sanitizer.log" 2>&1
@@ -62,6 +79,12 @@ cli_rc=$?
 timeout 40 "$B/attention_bench" >"$OUT/attention.log" 2>&1
 attention_rc=$?
 
+gemv_rc=skipped
+if [[ -x $B/gemv_bench ]]; then
+  timeout 90 "$B/gemv_bench" --json "$OUT/gemv.json" >"$OUT/gemv.log" 2>&1
+  gemv_rc=$?
+fi
+
 bench_rc=skipped
 if [[ "${BENCH:-1}" == 1 ]]; then
   "$B/df11" plan --preset 8b --tp 1 --gpu_memory_gb 80 >"$OUT/plan8b.txt" 2>&1
@@ -73,7 +96,7 @@ if [[ "${BENCH:-1}" == 1 ]]; then
   bench_rc=$?
   # One GPU with the per-rank shapes of Llama 3.1 405B at TP=8, 2 and 6
   # layers: the difference over 4 is one layer's step time.
-  for layers in 2 6; do
+  for layers in $([[ "${SHARDS:-1}" == 1 ]] && echo 2 6); do
     timeout 90 "$B/df11" bench --backend cuda --synthetic 405b \
       --layers "$layers" --shard_of 8 --batch 1,8,32,64 --prompt_tokens 128 \
       --modes df11,bf16 --gpu_memory_gb 80 --threads 16 \
@@ -126,15 +149,19 @@ echo "== conformance test rc $conformance_rc"
 grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/conformance.log" | head -10
 echo "== golden test rc $golden_rc"
 grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/golden.log" | head -10
+echo "== decode test rc $decode_rc"
+grep -E '^\[  (PASSED|FAILED) |Failure' "$OUT/decode.log" 2>/dev/null | head -10
 echo "== memcheck rc $memcheck_rc"
 grep -E 'ERROR SUMMARY' "$OUT/sanitizer.log" 2>/dev/null
 echo "== cli rc $cli_rc"
 tail -4 "$OUT/cli.log"
 echo "== attention rc $attention_rc"
 tail -6 "$OUT/attention.log"
+echo "== gemv rc $gemv_rc"
+tail -30 "$OUT/gemv.log" 2>/dev/null
 echo "== bench rc $bench_rc"
 grep -E "^(df11|bf16|offload) |loaded in|memory bandwidth|rror" "$OUT/bench8b.log" | head -24
-for layers in 2 6; do
+for layers in $([[ "${SHARDS:-1}" == 1 ]] && echo 2 6); do
   grep -E "^(df11|bf16) |rror" "$OUT/bench405b_${layers}l.log" | head -8
 done
 echo "== serve rc $serve_rc"
