@@ -7,14 +7,18 @@
 // suite. Tagged gpu: skipped (with a notice) where there is no GPU.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "loader/backend/backend_factory.h"
+#include "loader/backend/cuda/cublaslt_gemm.h"
 #include "loader/backend/cuda/cuda_backend.h"
+#include "loader/backend/cuda/small_gemv.h"
 #include "loader/engine/sampling.h"
 #include "loader/gpu/gpu_test_util.h"
 
@@ -450,6 +454,252 @@ TEST_F(CudaOpsTest, MemoryCapIsEnforced) {
   const absl::Status status = (*gpu)->Prepare(s.model, s.limits);
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted) << status;
   EXPECT_LE((*gpu)->device_memory().peak(), (*gpu)->device_memory().cap());
+}
+
+// Device memory for the tests that call a kernel directly, freed on scope
+// exit.
+class DeviceBytes {
+ public:
+  explicit DeviceBytes(size_t bytes) {
+    EXPECT_EQ(cudaMalloc(&data_, bytes), cudaSuccess);
+  }
+  DeviceBytes(DeviceBytes&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)) {}
+  DeviceBytes& operator=(DeviceBytes&&) = delete;
+  ~DeviceBytes() { cudaFree(data_); }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
+
+ private:
+  void* data_ = nullptr;
+};
+
+template <typename T>
+DeviceBytes ToDevice(const std::vector<T>& v) {
+  DeviceBytes d(v.size() * sizeof(T));
+  EXPECT_EQ(cudaMemcpy(d.as<void>(), v.data(), v.size() * sizeof(T),
+                       cudaMemcpyHostToDevice),
+            cudaSuccess);
+  return d;
+}
+
+template <typename T>
+std::vector<T> ToHost(const DeviceBytes& d, size_t count) {
+  std::vector<T> v(count);
+  EXPECT_EQ(cudaMemcpy(v.data(), d.as<void>(), count * sizeof(T),
+                       cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  return v;
+}
+
+// y[r, o] = sum_k x[r, k] w[o, k] in FP64 over the BF16 values (exact up to
+// 2^-53), and the error bound of any FP32 summation of the same terms. The
+// products of two BF16 values (8-bit significands) are exact in FP32, so
+// only the in - 1 additions round, each by at most 2^-24 relative to the
+// partial sum; whatever the order, the error is at most (in - 1) 2^-24
+// sum_k |x w| to first order. `in` instead of in - 1 covers the second-order
+// term.
+struct GemvReference {
+  std::vector<double> y;
+  std::vector<double> bound;
+};
+
+GemvReference ReferenceGemv(const std::vector<uint16_t>& x,
+                            const std::vector<uint16_t>& w, int64_t n,
+                            int64_t in, int64_t out) {
+  const std::vector<float> xf = Widened(x), wf = Widened(w);
+  GemvReference ref{std::vector<double>(n * out), std::vector<double>(n * out)};
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t o = 0; o < out; ++o) {
+      double sum = 0, abs = 0;
+      for (int64_t k = 0; k < in; ++k) {
+        const double p = double(xf[r * in + k]) * wf[o * in + k];
+        sum += p;
+        abs += std::abs(p);
+      }
+      ref.y[r * out + o] = sum;
+      ref.bound[r * out + o] = std::ldexp(double(in), -24) * abs;
+    }
+  }
+  return ref;
+}
+
+// `got` (n * out values) against the reference's first n rows: within the
+// FP32 summation bound, plus for BF16 output one rounding to nearest, at most
+// 2^-8 of the FP32 sum: |bf16(s) - y| <= 2^-8 (|y| + bound) + bound.
+void ExpectGemvClose(const std::vector<double>& got, const GemvReference& ref,
+                     bool float_out, double scale = 1.0) {
+  int bad = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double e = ref.bound[i];
+    const double tol =
+        scale * (float_out ? e : kHalfUlp * (std::abs(ref.y[i]) + e) + e);
+    if (!(std::abs(got[i] - ref.y[i]) <= tol) && ++bad <= 5) {
+      ADD_FAILURE() << "element " << i << ": got " << got[i] << ", want "
+                    << ref.y[i] << ", tolerance " << tol;
+    }
+  }
+  EXPECT_EQ(bad, 0) << "elements outside tolerance";
+}
+
+// The output of a GEMV as doubles, and its bit patterns.
+struct GemvOutput {
+  std::vector<double> values;
+  std::vector<uint32_t> bits;
+};
+
+GemvOutput ReadOutput(const DeviceBytes& y, size_t count, bool float_out) {
+  GemvOutput r;
+  if (float_out) {
+    const std::vector<float> f = ToHost<float>(y, count);
+    r.values.assign(f.begin(), f.end());
+    r.bits.resize(count);
+    std::memcpy(r.bits.data(), f.data(), count * 4);
+  } else {
+    const std::vector<uint16_t> b = ToHost<uint16_t>(y, count);
+    r.bits.assign(b.begin(), b.end());
+    for (uint16_t h : b) r.values.push_back(Widen(h));
+  }
+  return r;
+}
+
+// Poisons y (NaN in both output types), runs the GEMV and reads back n * out
+// values plus the poisoned guard behind them.
+GemvOutput RunSmallGemv(const DeviceBytes& x, const DeviceBytes& w, int64_t n,
+                        int64_t in, int64_t out, const DeviceBytes& y,
+                        size_t y_bytes, bool float_out) {
+  EXPECT_EQ(cudaMemset(y.as<void>(), 0xFF, y_bytes), cudaSuccess);
+  const absl::Status s =
+      LaunchSmallGemv(x.as<uint16_t>(), w.as<uint16_t>(), n, in, out,
+                      y.as<void>(), float_out, nullptr);
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  const size_t elem = float_out ? 4 : 2;
+  GemvOutput all = ReadOutput(y, y_bytes / elem, float_out);
+  const uint32_t poison = float_out ? 0xFFFFFFFFu : 0xFFFFu;
+  for (size_t i = n * out; i < all.bits.size(); ++i) {
+    if (all.bits[i] != poison) {
+      ADD_FAILURE() << "wrote past the output, element " << i;
+      break;
+    }
+  }
+  all.values.resize(n * out);
+  all.bits.resize(n * out);
+  return all;
+}
+
+TEST_F(CudaOpsTest, SmallGemvMatchesReference) {
+  struct Shape {
+    int64_t in, out;
+  };
+  for (const Shape s :
+       {Shape{8, 1}, Shape{64, 3}, Shape{4096, 4096}, Shape{4104, 33},
+        Shape{14336, 130}, Shape{576, 49152}}) {
+    SCOPED_TRACE(testing::Message() << "in " << s.in << ", out " << s.out);
+    const int64_t rows = kSmallGemvMaxRows;
+    const std::vector<uint16_t> xv = RandomBf16(rows * s.in, rng_);
+    const std::vector<uint16_t> wv = RandomBf16(s.out * s.in, rng_, 0.02f);
+    const GemvReference ref = ReferenceGemv(xv, wv, rows, s.in, s.out);
+    const DeviceBytes x = ToDevice(xv), w = ToDevice(wv);
+    const size_t y_bytes = (rows * s.out + 64) * 4;  // 64 guard elements
+    const DeviceBytes y(y_bytes);
+    for (bool float_out : {false, true}) {
+      // Row r of y must not depend on n: compared with the n = 4 rows.
+      std::vector<uint32_t> all_rows;
+      for (int64_t n = rows; n >= 1; --n) {
+        SCOPED_TRACE(testing::Message()
+                     << "n " << n << ", float_out " << float_out);
+        ASSERT_TRUE(SmallGemvSupports(x.as<uint16_t>(), w.as<uint16_t>(), n,
+                                      s.in, s.out, y.as<void>()));
+        const GemvOutput a =
+            RunSmallGemv(x, w, n, s.in, s.out, y, y_bytes, float_out);
+        ExpectGemvClose(a.values, ref, float_out);
+        const GemvOutput b =
+            RunSmallGemv(x, w, n, s.in, s.out, y, y_bytes, float_out);
+        EXPECT_EQ(a.bits, b.bits) << "two calls differ";
+        if (n == rows) all_rows = a.bits;
+        EXPECT_TRUE(std::equal(a.bits.begin(), a.bits.end(), all_rows.begin()))
+            << "rows differ from the same rows computed with n = " << rows;
+      }
+    }
+  }
+}
+
+// cuBLASLt (another summation order) lies within the same bound of the
+// reference, and so the two lie within twice that bound of each other (2.02:
+// the BF16 term is taken of cuBLASLt's value, not the exact one, which
+// costs a second-order 2^-15 |y| + 2^-7 bound).
+TEST_F(CudaOpsTest, SmallGemvAgreesWithCublasLt) {
+  const int64_t n = 1, in = 4096, out = 4096;
+  const std::vector<uint16_t> xv = RandomBf16(n * in, rng_);
+  const std::vector<uint16_t> wv = RandomBf16(out * in, rng_, 0.02f);
+  const GemvReference ref = ReferenceGemv(xv, wv, n, in, out);
+  const DeviceBytes x = ToDevice(xv), w = ToDevice(wv), y(n * out * 4);
+  const size_t workspace_bytes = 32 << 20;
+  const DeviceBytes workspace(workspace_bytes);
+  auto gemm = CublasLtGemm::Create(workspace.as<void>(), workspace_bytes);
+  ASSERT_TRUE(gemm.ok()) << gemm.status();
+  for (bool float_out : {false, true}) {
+    SCOPED_TRACE(float_out);
+    const absl::Status s =
+        (*gemm)->MatMul(x.as<uint16_t>(), w.as<uint16_t>(), n, in, out,
+                        y.as<void>(), float_out, nullptr);
+    ASSERT_TRUE(s.ok()) << s;
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    const GemvOutput lt = ReadOutput(y, n * out, float_out);
+    ExpectGemvClose(lt.values, ref, float_out);
+    const GemvOutput ours =
+        RunSmallGemv(x, w, n, in, out, y, n * out * 4, float_out);
+    ExpectGemvClose(ours.values, ref, float_out);
+    GemvReference against_lt = ref;
+    against_lt.y = lt.values;
+    ExpectGemvClose(ours.values, against_lt, float_out, 2.02);
+  }
+}
+
+TEST_F(CudaOpsTest, SmallGemvRejectsWhatItDoesNotSupport) {
+  // Buffers large enough for every case below, were one launched by mistake.
+  const DeviceBytes x(1 << 16), w(1 << 16), y(1 << 16);
+  const uint16_t* xp = x.as<uint16_t>();
+  const uint16_t* wp = w.as<uint16_t>();
+  struct Case {
+    const char* what;
+    const uint16_t *x, *w;
+    int64_t n, in, out;
+    void* y;
+    bool float_out;
+  };
+  void* yp = y.as<void>();
+  void* y_odd = y.as<uint16_t>() + 1;
+  const Case cases[] = {
+      {"n = 0", xp, wp, 0, 64, 8, yp, false},
+      {"n = 5", xp, wp, 5, 64, 8, yp, false},
+      {"in % 8 != 0", xp, wp, 1, 60, 8, yp, false},
+      {"in = 0", xp, wp, 1, 0, 8, yp, false},
+      {"out = 0", xp, wp, 1, 64, 0, yp, false},
+      {"in past int32", xp, wp, 1, int64_t{1} << 31, 8, yp, false},
+      {"x misaligned", xp + 1, wp, 1, 64, 8, yp, false},
+      {"w misaligned", xp, wp + 4, 1, 64, 8, yp, false},
+      {"null y", xp, wp, 1, 64, 8, nullptr, false},
+      {"odd y", xp, wp, 1, 64, 8, static_cast<char*>(yp) + 1, false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    ASSERT_FALSE(SmallGemvSupports(c.x, c.w, c.n, c.in, c.out, c.y));
+    EXPECT_EQ(
+        LaunchSmallGemv(c.x, c.w, c.n, c.in, c.out, c.y, c.float_out, nullptr)
+            .code(),
+        absl::StatusCode::kInvalidArgument);
+  }
+  // 2-byte aligned y: enough for BF16 output, not for FP32.
+  ASSERT_TRUE(SmallGemvSupports(xp, wp, 1, 64, 8, y_odd));
+  EXPECT_EQ(
+      LaunchSmallGemv(xp, wp, 1, 64, 8, y_odd, /*float_out=*/true, nullptr)
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 }
 
 }  // namespace
