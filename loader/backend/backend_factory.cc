@@ -47,6 +47,8 @@ BackendFactory MakeBackendFactory(BackendKind kind,
       cuda.gpu_memory_gb = options.gpu_memory_gb;
       cuda.residency = options.weight_residency;
       cuda.cuda_graphs = options.cuda_graphs;
+      cuda.small_gemv = options.small_gemv;
+      cuda.prioritize_compute = options.prioritize_compute;
       cuda.print_memory_plan = options.print_memory_plan;
       ASSIGN_OR_RETURN(std::unique_ptr<CudaBackend> backend,
                        CudaBackend::Create(world, cuda));

@@ -40,6 +40,10 @@ struct BackendOptions {
   WeightResidency weight_residency = WeightResidency::kDf11;
   // CUDA: replay decode steps as CUDA graphs.
   bool cuda_graphs = true;
+  // CUDA: one-row products through our GEMV, not cuBLASLt.
+  bool small_gemv = true;
+  // CUDA: the compute stream outranks the decode stream.
+  bool prioritize_compute = true;
   // CUDA: print each rank's memory plan to stderr once the weights are in.
   bool print_memory_plan = true;
 };

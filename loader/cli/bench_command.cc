@@ -73,6 +73,10 @@ ABSL_FLAG(int, shard_of, 1,
 ABSL_FLAG(std::string, modes, "df11,bf16,offload",
           "bench: weight residencies to run (df11, bf16, offload)");
 ABSL_FLAG(int, warmup_steps, 3, "bench: decode steps before timing");
+ABSL_FLAG(bool, small_gemv, true,
+          "bench: cuda: one-row products through our GEMV, not cuBLASLt");
+ABSL_FLAG(bool, prioritize_compute, true,
+          "bench: cuda: the compute stream outranks the decode stream");
 ABSL_FLAG(int, timed_steps, 10, "bench: decode steps timed (the median)");
 ABSL_FLAG(int, profile_steps, 3,
           "bench: decode steps profiled by category (0 = none)");
@@ -249,6 +253,8 @@ absl::StatusOr<BackendOptions> ModeBackendOptions(BackendKind kind,
   BackendOptions options;
   options.threads = std::max(1, Threads() / world_size);
   options.gpu_memory_gb = absl::GetFlag(FLAGS_gpu_memory_gb);
+  options.small_gemv = absl::GetFlag(FLAGS_small_gemv);
+  options.prioritize_compute = absl::GetFlag(FLAGS_prioritize_compute);
   switch (mode) {
     case Residency::kDf11:
       options.weight_residency = WeightResidency::kDf11;

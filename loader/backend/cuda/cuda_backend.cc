@@ -17,6 +17,7 @@
 #include "loader/backend/cuda/flashinfer_decode.h"
 #endif
 #include "loader/backend/cuda/row_ops.h"
+#include "loader/backend/cuda/small_gemv.h"
 #include "loader/backend/step_batch_check.h"
 #include "loader/base/status_macros.h"
 #include "loader/gpu/cuda_status.h"
@@ -58,8 +59,16 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> CudaBackend::Create(
   std::unique_ptr<CudaBackend> b(new CudaBackend(world, options));
   const uint64_t cap = static_cast<uint64_t>(options.gpu_memory_gb * 1e9);
   ASSIGN_OR_RETURN(b->memory_, DeviceMemory::Create(world.device, cap));
-  RETURN_IF_ERROR(CUDA_STATUS(
-      cudaStreamCreateWithFlags(&b->stream_, cudaStreamNonBlocking)));
+  // The compute stream outranks the weight store's decode stream: as decode
+  // blocks retire, the block scheduler starts the pending compute kernels
+  // first, so layer L's products run beside layer L + 1's decode instead of
+  // after it (docs/cuda_backend.md, Streams and events).
+  int least = 0, greatest = 0;
+  RETURN_IF_ERROR(
+      CUDA_STATUS(cudaDeviceGetStreamPriorityRange(&least, &greatest)));
+  RETURN_IF_ERROR(CUDA_STATUS(cudaStreamCreateWithPriority(
+      &b->stream_, cudaStreamNonBlocking,
+      options.prioritize_compute ? greatest : least)));
   ASSIGN_OR_RETURN(
       b->gemm_workspace_,
       b->memory_->Allocate(kGemmWorkspaceBytes, DeviceUse::kWorkspace));
@@ -430,7 +439,12 @@ void CudaBackend::Run(const StepShape& shape, bool capturable,
   absl::Status captured = CUDA_STATUS(cudaStreamEndCapture(stream_, &graph));
   cudaGraphExec_t exec = nullptr;
   if (captured.ok() && !failed()) {
-    captured = CUDA_STATUS(cudaGraphInstantiate(&exec, graph, 0));
+    // Kernel nodes keep the priority of the stream they were captured from
+    // (compute above decode) only with this flag.
+    captured = CUDA_STATUS(cudaGraphInstantiate(
+        &exec, graph,
+        options_.prioritize_compute ? cudaGraphInstantiateFlagUseNodePriority
+                                    : 0));
   }
   if (graph != nullptr) cudaGraphDestroy(graph);
   if (!captured.ok() || failed()) {
@@ -491,14 +505,26 @@ void CudaBackend::RmsNorm(const void* x, const uint16_t* weight, int64_t n,
 
 void CudaBackend::MatMul(const void* x, const uint16_t* w, int64_t n,
                          int64_t in, int64_t out, void* y) {
-  if (failed()) return;
-  Fail(gemm_->MatMul(U16(x), w, n, in, out, y, /*float_out=*/false, stream_));
+  Gemm(U16(x), w, n, in, out, y, /*float_out=*/false);
 }
 
 void CudaBackend::MatMulToFloat(const void* x, const uint16_t* w, int64_t n,
                                 int64_t in, int64_t out, float* y) {
+  Gemm(U16(x), w, n, in, out, y, /*float_out=*/true);
+}
+
+void CudaBackend::Gemm(const uint16_t* x, const uint16_t* w, int64_t n,
+                       int64_t in, int64_t out, void* y, bool float_out) {
   if (failed()) return;
-  Fail(gemm_->MatMul(U16(x), w, n, in, out, y, /*float_out=*/true, stream_));
+  // gemv_bench on an H200 (docs/perf.md): our GEMV beats cuBLASLt on every
+  // 8B-shaped product at one row, not at two to four.
+  constexpr int64_t kSmallGemvRows = 1;
+  if (options_.small_gemv && n <= kSmallGemvRows &&
+      SmallGemvSupports(x, w, n, in, out, y)) {
+    Fail(LaunchSmallGemv(x, w, n, in, out, y, float_out, stream_));
+    return;
+  }
+  Fail(gemm_->MatMul(x, w, n, in, out, y, float_out, stream_));
 }
 
 void CudaBackend::Rope(void* qkv, int64_t rows) {

@@ -56,6 +56,13 @@ struct CudaBackendOptions {
   // Decode steps use FlashInfer's paged decode kernel where this build has
   // it and the head shape is instantiated (docs/cuda_backend.md).
   bool flashinfer_decode = true;
+  // One-row products (decode at batch 1) use our GEMV (small_gemv.h)
+  // instead of cuBLASLt: faster there, where a step is bound by reading the
+  // weights (gemv_bench, docs/perf.md).
+  bool small_gemv = true;
+  // The compute stream gets the device's highest stream priority, the
+  // decode stream the lowest.
+  bool prioritize_compute = true;
 };
 
 // The number of CUDA devices this process sees (0 without a driver).
@@ -140,6 +147,9 @@ class CudaBackend final : public Backend {
   CudaBackend(const WorldConfig& world, const CudaBackendOptions& options)
       : world_(world), options_(options) {}
   void Fail(absl::Status status);
+  // MatMul and MatMulToFloat: our GEMV for a few rows, else cuBLASLt.
+  void Gemm(const uint16_t* x, const uint16_t* w, int64_t n, int64_t in,
+            int64_t out, void* y, bool float_out);
   bool failed() const { return !status_.ok(); }
   Meta Views(uint8_t* base) const;
   uint16_t* KvPool(bool v, int64_t layer) const;

@@ -95,6 +95,8 @@ const char* WeightResidencyName(WeightResidency residency) {
 }
 
 absl::Status CudaWeightStore::Init() {
+  // The default priority, the lowest: the backend's compute stream may
+  // outrank it (CudaBackendOptions::prioritize_compute).
   RETURN_IF_ERROR(
       CUDA_STATUS(cudaStreamCreateWithFlags(&decode_, cudaStreamNonBlocking)));
   for (int i = 0; i < 2; ++i) {

@@ -81,7 +81,7 @@ attention_rc=$?
 
 gemv_rc=skipped
 if [[ -x $B/gemv_bench ]]; then
-  timeout 90 "$B/gemv_bench" --json "$OUT/gemv.json" >"$OUT/gemv.log" 2>&1
+  timeout 90 "$B/gemv_bench" --json="$OUT/gemv.json" >"$OUT/gemv.log" 2>&1
   gemv_rc=$?
 fi
 
