@@ -33,24 +33,12 @@
 #include "loader/base/status_macros.h"
 #include "loader/codec/encoder.h"
 #include "loader/codec/synthetic_weights.h"
+#include "loader/gpu/bench_timer.h"
 #include "loader/gpu/cublas_status.h"
 #include "loader/gpu/cuda_status.h"
 
 namespace df11 {
 namespace {
-
-struct CudaFree {
-  void operator()(void* p) const { cudaFree(p); }
-};
-template <typename T>
-using DeviceArray = std::unique_ptr<T, CudaFree>;
-
-template <typename T>
-absl::StatusOr<DeviceArray<T>> DeviceAlloc(size_t bytes) {
-  void* p = nullptr;
-  RETURN_IF_ERROR(CUDA_STATUS(cudaMalloc(&p, bytes)));
-  return DeviceArray<T>(static_cast<T*>(p));
-}
 
 struct Matrix {
   std::string name;
@@ -95,55 +83,6 @@ std::vector<uint16_t> Weights(size_t n, double stddev, uint64_t seed) {
               });
   return out;
 }
-
-class Timer {
- public:
-  static absl::StatusOr<std::unique_ptr<Timer>> Create(int runs) {
-    std::unique_ptr<Timer> t(new Timer(runs));
-    RETURN_IF_ERROR(CUDA_STATUS(
-        cudaDeviceGetAttribute(&t->l2_bytes_, cudaDevAttrL2CacheSize, 0)));
-    t->flush_bytes_ = std::max<size_t>(size_t{4} * t->l2_bytes_, 256u << 20);
-    ASSIGN_OR_RETURN(t->flush_, DeviceAlloc<void>(t->flush_bytes_));
-    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->start_)));
-    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->stop_)));
-    return t;
-  }
-  ~Timer() {
-    if (start_ != nullptr) cudaEventDestroy(start_);
-    if (stop_ != nullptr) cudaEventDestroy(stop_);
-  }
-
-  // Median milliseconds of fn() over the runs, L2 flushed before each.
-  absl::StatusOr<double> MedianMs(const std::function<absl::Status()>& fn) {
-    RETURN_IF_ERROR(fn());  // warm-up
-    RETURN_IF_ERROR(CUDA_STATUS(cudaDeviceSynchronize()));
-    std::vector<float> ms;
-    for (int r = 0; r < runs_; ++r) {
-      RETURN_IF_ERROR(
-          CUDA_STATUS(cudaMemsetAsync(flush_.get(), r & 0xFF, flush_bytes_)));
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(start_)));
-      RETURN_IF_ERROR(fn());
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(stop_)));
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventSynchronize(stop_)));
-      float t = 0;
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventElapsedTime(&t, start_, stop_)));
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-  }
-
-  int l2_bytes() const { return l2_bytes_; }
-
- private:
-  explicit Timer(int runs) : runs_(runs) {}
-  int runs_;
-  int l2_bytes_ = 0;
-  size_t flush_bytes_ = 0;
-  DeviceArray<void> flush_;
-  cudaEvent_t start_ = nullptr;
-  cudaEvent_t stop_ = nullptr;
-};
 
 struct Prepared {
   Matrix m;
@@ -245,7 +184,8 @@ struct Options {
 absl::Status Run(const Options& options) {
   cudaDeviceProp prop;
   RETURN_IF_ERROR(CUDA_STATUS(cudaGetDeviceProperties(&prop, 0)));
-  ASSIGN_OR_RETURN(std::unique_ptr<Timer> timer, Timer::Create(options.runs));
+  ASSIGN_OR_RETURN(std::unique_ptr<BenchTimer> timer,
+                   BenchTimer::Create(options.runs));
   ASSIGN_OR_RETURN(std::unique_ptr<Gemv> gemv, Gemv::Create());
 
   // Copy bandwidth, counting bytes read and written.
@@ -255,7 +195,7 @@ absl::Status Run(const Options& options) {
     ASSIGN_OR_RETURN(DeviceArray<void> a, DeviceAlloc<void>(copy_bytes));
     ASSIGN_OR_RETURN(DeviceArray<void> b, DeviceAlloc<void>(copy_bytes));
     RETURN_IF_ERROR(CUDA_STATUS(cudaMemset(a.get(), 0x3C, copy_bytes)));
-    ASSIGN_OR_RETURN(copy_ms, timer->MedianMs([&] {
+    ASSIGN_OR_RETURN(copy_ms, timer->FlushedMs([&] {
       return CUDA_STATUS(cudaMemcpyAsync(b.get(), a.get(), copy_bytes,
                                          cudaMemcpyDeviceToDevice));
     }));
@@ -298,15 +238,15 @@ absl::Status Run(const Options& options) {
     };
     RETURN_IF_ERROR(Annotate(CheckBitExact(all, batched), c.name));
     ASSIGN_OR_RETURN(const double ms,
-                     timer->MedianMs([&] { return batched(nullptr); }));
+                     timer->FlushedMs([&] { return batched(nullptr); }));
     double gemv_ms = 0, parts_ms = 0;
     for (Prepared& p : ps) {
-      ASSIGN_OR_RETURN(const double g, timer->MedianMs([&] {
+      ASSIGN_OR_RETURN(const double g, timer->FlushedMs([&] {
         return gemv->Run(p.out.get(), p.m.rows, p.m.cols);
       }));
       gemv_ms += g;
       if (ps.size() > 1) {
-        ASSIGN_OR_RETURN(const double part, timer->MedianMs([&] {
+        ASSIGN_OR_RETURN(const double part, timer->FlushedMs([&] {
           return DecodeDf11(p.device.view(), p.out.get(), nullptr, nullptr);
         }));
         parts_ms += part;

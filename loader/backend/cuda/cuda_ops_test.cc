@@ -19,6 +19,7 @@
 #include "loader/backend/cuda/cublaslt_gemm.h"
 #include "loader/backend/cuda/cuda_backend.h"
 #include "loader/backend/cuda/small_gemv.h"
+#include "loader/codec/synthetic_weights.h"
 #include "loader/engine/sampling.h"
 #include "loader/gpu/gpu_test_util.h"
 
@@ -28,29 +29,16 @@ namespace {
 constexpr double kHalfUlp = 1.0 / 256;    // BF16 rounding, relative
 constexpr double kF32 = 1.0 / (1 << 16);  // FP32 order, relative to the terms
 
-uint16_t ToBf16(float f) {
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits += 0x7fff + ((bits >> 16) & 1);
-  return static_cast<uint16_t>(bits >> 16);
-}
-float Widen(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 std::vector<uint16_t> RandomBf16(size_t n, std::mt19937& rng,
                                  float scale = 1.0f) {
   std::normal_distribution<float> d(0.0f, scale);
   std::vector<uint16_t> v(n);
-  for (auto& x : v) x = ToBf16(d(rng));
+  for (auto& x : v) x = Bf16FromFloat(d(rng));
   return v;
 }
 std::vector<float> Widened(const std::vector<uint16_t>& v) {
   std::vector<float> f(v.size());
-  for (size_t i = 0; i < v.size(); ++i) f[i] = Widen(v[i]);
+  for (size_t i = 0; i < v.size(); ++i) f[i] = FloatFromBf16(v[i]);
   return f;
 }
 
@@ -257,8 +245,8 @@ TEST_F(CudaOpsTest, MatMulAwkwardSizes) {
         for (int64_t r = 0; r < n; ++r) {
           for (int64_t o = 0; o < out; ++o) {
             for (int64_t k = 0; k < in; ++k) {
-              l1[r * out + o] +=
-                  std::abs(Widen(xv[r * in + k]) * Widen(w[o * in + k]));
+              l1[r * out + o] += std::abs(FloatFromBf16(xv[r * in + k]) *
+                                          FloatFromBf16(w[o * in + k]));
             }
           }
         }
@@ -560,7 +548,7 @@ GemvOutput ReadOutput(const DeviceBytes& y, size_t count, bool float_out) {
   } else {
     const std::vector<uint16_t> b = ToHost<uint16_t>(y, count);
     r.bits.assign(b.begin(), b.end());
-    for (uint16_t h : b) r.values.push_back(Widen(h));
+    for (uint16_t h : b) r.values.push_back(FloatFromBf16(h));
   }
   return r;
 }

@@ -54,6 +54,8 @@
 #include "loader/backend/cuda/cublaslt_gemm.h"
 #include "loader/backend/cuda/small_gemv.h"
 #include "loader/base/status_macros.h"
+#include "loader/codec/synthetic_weights.h"
+#include "loader/gpu/bench_timer.h"
 #include "loader/gpu/cuda_status.h"
 
 namespace df11 {
@@ -82,135 +84,26 @@ constexpr int64_t kRowCounts[] = {1, 2, 4};
 
 constexpr size_t kCopyBytes = size_t{512} << 20;
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // the backend's
-constexpr int kGraphReplays = 5;
 // Weights repeat with this period (elements): a pool of random values,
 // tiled on the device, so the host need not draw a gigabyte of them.
 constexpr int64_t kPool = int64_t{3} << 20;
 constexpr double kHalfUlp = 1.0 / 256;  // BF16 rounding, relative
 
-struct CudaFree {
-  void operator()(void* p) const { cudaFree(p); }
-};
-using DeviceArray = std::unique_ptr<void, CudaFree>;
-
-absl::StatusOr<DeviceArray> DeviceAlloc(size_t bytes) {
-  void* p = nullptr;
-  RETURN_IF_ERROR(CUDA_STATUS(cudaMalloc(&p, bytes)));
-  return DeviceArray(p);
-}
-
-uint16_t ToBf16(float f) {  // round to nearest even; no NaN here
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits += 0x7fff + ((bits >> 16) & 1);
-  return static_cast<uint16_t>(bits >> 16);
-}
-
-double Widen(uint16_t b) {
-  const uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 std::vector<uint16_t> RandomBf16(size_t n, float stddev, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, stddev);
   std::vector<uint16_t> out(n);
-  for (uint16_t& h : out) h = ToBf16(normal(rng));
+  for (uint16_t& h : out) h = Bf16FromFloat(normal(rng));
   return out;
 }
-
-class Timer {
- public:
-  static absl::StatusOr<std::unique_ptr<Timer>> Create(int runs,
-                                                       cudaStream_t stream) {
-    std::unique_ptr<Timer> t(new Timer(runs, stream));
-    RETURN_IF_ERROR(CUDA_STATUS(
-        cudaDeviceGetAttribute(&t->l2_bytes_, cudaDevAttrL2CacheSize, 0)));
-    t->flush_bytes_ = std::max<size_t>(size_t{4} * t->l2_bytes_, 256u << 20);
-    ASSIGN_OR_RETURN(t->flush_, DeviceAlloc(t->flush_bytes_));
-    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->start_)));
-    RETURN_IF_ERROR(CUDA_STATUS(cudaEventCreate(&t->stop_)));
-    return t;
-  }
-  ~Timer() {
-    if (start_ != nullptr) cudaEventDestroy(start_);
-    if (stop_ != nullptr) cudaEventDestroy(stop_);
-  }
-
-  // Median milliseconds of fn() over the runs, L2 flushed before each.
-  absl::StatusOr<double> FlushedMs(const std::function<absl::Status()>& fn) {
-    RETURN_IF_ERROR(fn());  // warm-up
-    RETURN_IF_ERROR(CUDA_STATUS(cudaStreamSynchronize(stream_)));
-    std::vector<float> ms;
-    for (int r = 0; r < runs_; ++r) {
-      RETURN_IF_ERROR(CUDA_STATUS(
-          cudaMemsetAsync(flush_.get(), r & 0xFF, flush_bytes_, stream_)));
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(start_, stream_)));
-      RETURN_IF_ERROR(fn());
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventRecord(stop_, stream_)));
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventSynchronize(stop_)));
-      float t = 0;
-      RETURN_IF_ERROR(CUDA_STATUS(cudaEventElapsedTime(&t, start_, stop_)));
-      ms.push_back(t);
-    }
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-  }
-
-  // Milliseconds per launch of fn(0), ..., fn(launches - 1) captured back
-  // to back in one CUDA graph: the median of kGraphReplays replays, after
-  // one.
-  absl::StatusOr<double> GraphMs(const std::function<absl::Status(int)>& fn,
-                                 int launches) {
-    RETURN_IF_ERROR(CUDA_STATUS(
-        cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal)));
-    absl::Status s;
-    for (int i = 0; i < launches && s.ok(); ++i) s = fn(i);
-    cudaGraph_t graph = nullptr;
-    const absl::Status ended =
-        CUDA_STATUS(cudaStreamEndCapture(stream_, &graph));
-    if (s.ok()) s = ended;
-    cudaGraphExec_t exec = nullptr;
-    if (s.ok()) s = CUDA_STATUS(cudaGraphInstantiate(&exec, graph, 0));
-    if (graph != nullptr) cudaGraphDestroy(graph);
-    std::vector<float> ms;
-    for (int r = 0; r <= kGraphReplays && s.ok(); ++r) {
-      s = CUDA_STATUS(cudaEventRecord(start_, stream_));
-      if (s.ok()) s = CUDA_STATUS(cudaGraphLaunch(exec, stream_));
-      if (s.ok()) s = CUDA_STATUS(cudaEventRecord(stop_, stream_));
-      if (s.ok()) s = CUDA_STATUS(cudaEventSynchronize(stop_));
-      float t = 0;
-      if (s.ok()) s = CUDA_STATUS(cudaEventElapsedTime(&t, start_, stop_));
-      if (r > 0) ms.push_back(t / launches);
-    }
-    if (exec != nullptr) cudaGraphExecDestroy(exec);
-    RETURN_IF_ERROR(s);
-    std::sort(ms.begin(), ms.end());
-    return ms[ms.size() / 2];
-  }
-
-  int l2_bytes() const { return l2_bytes_; }
-
- private:
-  Timer(int runs, cudaStream_t stream) : runs_(runs), stream_(stream) {}
-  int runs_;
-  cudaStream_t stream_;
-  int l2_bytes_ = 0;
-  size_t flush_bytes_ = 0;
-  DeviceArray flush_;
-  cudaEvent_t start_ = nullptr;
-  cudaEvent_t stop_ = nullptr;
-};
 
 // The weight pool, on the host and the device, and the prefix sums of its
 // squares, for the norm of any row of a tiled matrix.
 struct Pool {
   std::vector<uint16_t> host;
   std::vector<double> square_prefix;  // kPool + 1
-  DeviceArray device;
+  DeviceArray<> device;
 
-  double Value(int64_t e) const { return Widen(host[e % kPool]); }
+  double Value(int64_t e) const { return FloatFromBf16(host[e % kPool]); }
   // Euclidean norm of elements [begin, begin + len) of the tiling, len <=
   // kPool.
   double Norm(int64_t begin, int64_t len) const {
@@ -228,19 +121,19 @@ absl::StatusOr<Pool> MakePool(std::mt19937& rng) {
   p.host = RandomBf16(kPool, 0.02f, rng);
   p.square_prefix.assign(kPool + 1, 0.0);
   for (int64_t i = 0; i < kPool; ++i) {
-    const double v = Widen(p.host[i]);
+    const double v = FloatFromBf16(p.host[i]);
     p.square_prefix[i + 1] = p.square_prefix[i] + v * v;
   }
-  ASSIGN_OR_RETURN(p.device, DeviceAlloc(kPool * 2));
+  ASSIGN_OR_RETURN(p.device, DeviceAlloc<>(kPool * 2));
   RETURN_IF_ERROR(CUDA_STATUS(cudaMemcpy(p.device.get(), p.host.data(),
                                          kPool * 2, cudaMemcpyHostToDevice)));
   return p;
 }
 
 // `copies` copies of the [out, in] tiling of the pool, one after another.
-absl::StatusOr<DeviceArray> TiledWeights(const Pool& pool, int64_t elements,
-                                         int copies) {
-  ASSIGN_OR_RETURN(DeviceArray w, DeviceAlloc(elements * 2 * copies));
+absl::StatusOr<DeviceArray<>> TiledWeights(const Pool& pool, int64_t elements,
+                                           int copies) {
+  ASSIGN_OR_RETURN(DeviceArray<> w, DeviceAlloc<>(elements * 2 * copies));
   uint16_t* base = static_cast<uint16_t*>(w.get());
   for (int64_t e = 0; e < elements; e += kPool) {
     RETURN_IF_ERROR(CUDA_STATUS(cudaMemcpy(base + e, pool.device.get(),
@@ -266,7 +159,7 @@ std::vector<double> ReadOutput(const void* y, int64_t count, bool float_out,
     std::vector<uint16_t> b(count);
     *status =
         CUDA_STATUS(cudaMemcpy(b.data(), y, count * 2, cudaMemcpyDeviceToHost));
-    std::transform(b.begin(), b.end(), v.begin(), Widen);
+    std::transform(b.begin(), b.end(), v.begin(), FloatFromBf16);
   }
   return v;
 }
@@ -291,7 +184,7 @@ absl::Status CheckOutputs(const Shape& s, int64_t n,
   for (int64_t r = 0; r < n; ++r) {
     double x_norm = 0;
     for (int64_t k = 0; k < s.in; ++k) {
-      x_norm += Widen(x[r * s.in + k]) * Widen(x[r * s.in + k]);
+      x_norm += FloatFromBf16(x[r * s.in + k]) * FloatFromBf16(x[r * s.in + k]);
     }
     x_norm = std::sqrt(x_norm);
     for (int64_t o = 0; o < s.out; ++o) {
@@ -312,7 +205,8 @@ absl::Status CheckOutputs(const Shape& s, int64_t n,
     for (int64_t o : sampled) {
       double y = 0, abs = 0;
       for (int64_t k = 0; k < s.in; ++k) {
-        const double p = Widen(x[r * s.in + k]) * pool.Value(o * s.in + k);
+        const double p =
+            FloatFromBf16(x[r * s.in + k]) * pool.Value(o * s.in + k);
         y += p;
         abs += std::abs(p);
       }
@@ -336,7 +230,7 @@ struct Result {
 
 class Bench {
  public:
-  Bench(cudaStream_t stream, Timer* timer, CublasLtGemm* gemm, Pool* pool)
+  Bench(cudaStream_t stream, BenchTimer* timer, CublasLtGemm* gemm, Pool* pool)
       : stream_(stream), timer_(timer), gemm_(gemm), pool_(pool) {}
 
   absl::StatusOr<Result> Run(const Shape& s, int64_t n, int runs,
@@ -348,12 +242,12 @@ class Bench {
     const int copies = static_cast<int>(
         std::max<double>(1, std::ceil(4.0 * timer_->l2_bytes() / w_bytes)));
     const int launches = std::max(runs, copies);
-    ASSIGN_OR_RETURN(DeviceArray w, TiledWeights(*pool_, elements, copies));
+    ASSIGN_OR_RETURN(DeviceArray<> w, TiledWeights(*pool_, elements, copies));
     const std::vector<uint16_t> xh = RandomBf16(n * s.in, 1.0f, rng);
     const size_t y_bytes = n * s.out * (s.float_out ? 4 : 2);
-    ASSIGN_OR_RETURN(DeviceArray x, DeviceAlloc(xh.size() * 2));
-    ASSIGN_OR_RETURN(DeviceArray y_ours, DeviceAlloc(y_bytes));
-    ASSIGN_OR_RETURN(DeviceArray y_lt, DeviceAlloc(y_bytes));
+    ASSIGN_OR_RETURN(DeviceArray<> x, DeviceAlloc<>(xh.size() * 2));
+    ASSIGN_OR_RETURN(DeviceArray<> y_ours, DeviceAlloc<>(y_bytes));
+    ASSIGN_OR_RETURN(DeviceArray<> y_lt, DeviceAlloc<>(y_bytes));
     RETURN_IF_ERROR(CUDA_STATUS(
         cudaMemcpy(x.get(), xh.data(), xh.size() * 2, cudaMemcpyHostToDevice)));
     const uint16_t* xd = static_cast<const uint16_t*>(x.get());
@@ -396,7 +290,7 @@ class Bench {
 
  private:
   cudaStream_t stream_;
-  Timer* timer_;
+  BenchTimer* timer_;
   CublasLtGemm* gemm_;
   Pool* pool_;
 };
@@ -490,9 +384,9 @@ absl::Status Run(const Options& options) {
       CUDA_STATUS(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking)));
   const std::unique_ptr<CUstream_st, void (*)(cudaStream_t)> stream_owner(
       stream, [](cudaStream_t s) { cudaStreamDestroy(s); });
-  ASSIGN_OR_RETURN(std::unique_ptr<Timer> timer,
-                   Timer::Create(options.runs, stream));
-  ASSIGN_OR_RETURN(DeviceArray workspace, DeviceAlloc(kWorkspaceBytes));
+  ASSIGN_OR_RETURN(std::unique_ptr<BenchTimer> timer,
+                   BenchTimer::Create(options.runs, stream));
+  ASSIGN_OR_RETURN(DeviceArray<> workspace, DeviceAlloc<>(kWorkspaceBytes));
   ASSIGN_OR_RETURN(std::unique_ptr<CublasLtGemm> gemm,
                    CublasLtGemm::Create(workspace.get(), kWorkspaceBytes));
   std::mt19937 rng(7);
@@ -500,8 +394,8 @@ absl::Status Run(const Options& options) {
 
   double copy_ms = 0;
   {
-    ASSIGN_OR_RETURN(DeviceArray a, DeviceAlloc(kCopyBytes));
-    ASSIGN_OR_RETURN(DeviceArray b, DeviceAlloc(kCopyBytes));
+    ASSIGN_OR_RETURN(DeviceArray<> a, DeviceAlloc<>(kCopyBytes));
+    ASSIGN_OR_RETURN(DeviceArray<> b, DeviceAlloc<>(kCopyBytes));
     RETURN_IF_ERROR(CUDA_STATUS(cudaMemset(a.get(), 0x3C, kCopyBytes)));
     ASSIGN_OR_RETURN(copy_ms, timer->FlushedMs([&] {
       return CUDA_STATUS(cudaMemcpyAsync(b.get(), a.get(), kCopyBytes,
