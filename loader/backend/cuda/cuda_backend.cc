@@ -15,6 +15,7 @@
 #include "loader/dist/mpi_status.h"
 #ifdef DF11_HAVE_FLASHINFER
 #include "loader/backend/cuda/flashinfer_decode.h"
+#include "loader/backend/cuda/flashinfer_prefill.h"
 #endif
 #include "loader/backend/cuda/row_ops.h"
 #include "loader/backend/cuda/small_gemv.h"
@@ -117,7 +118,16 @@ CudaBackend::Meta CudaBackend::Views(uint8_t* base) const {
           reinterpret_cast<int32_t*>(base + o[5]),
           reinterpret_cast<int32_t*>(base + o[6]),
           reinterpret_cast<int32_t*>(base + o[7]),
-          reinterpret_cast<DeviceSampleRequest*>(base + o[8])};
+          reinterpret_cast<DeviceSampleRequest*>(base + o[8]),
+          reinterpret_cast<int32_t*>(base + o[9]),
+          reinterpret_cast<int32_t*>(base + o[10]),
+          reinterpret_cast<int32_t*>(base + o[11]),
+          base + o[12]};
+}
+
+bool CudaBackend::FlashInferHeads() const {
+  return model_.q_heads == model_.kv_heads * model_.group &&
+         model_.q_head_offset == model_.kv_head_offset * model_.group;
 }
 
 uint16_t* CudaBackend::KvPool(bool v, int64_t layer) const {
@@ -181,25 +191,36 @@ absl::Status CudaBackend::Prepare(const BackendModel& model,
   const uint64_t rows = limits.max_batch_tokens;
   const uint64_t seqs =
       std::max<uint64_t>(limits.max_batch_sequences, limits.max_batch_tokens);
-  const uint64_t sizes[9] = {rows * 4,
-                             rows * 4,
-                             rows * 4,
-                             rows * 4,
-                             rows * 4,
-                             (seqs + 2) * 4,
-                             (limits.kv_blocks + rows + 1) * 4,
-                             (seqs + 1) * 4,
-                             rows * sizeof(DeviceSampleRequest)};
+#ifdef DF11_HAVE_FLASHINFER
+  const uint64_t work = static_cast<uint64_t>(FlashInferPrefillMaxWork(
+      limits.max_batch_tokens, limits.max_batch_tokens, model.group));
+#else
+  const uint64_t work = 0;
+#endif
+  const uint64_t sizes[kMetaRegions] = {rows * 4,
+                                        rows * 4,
+                                        rows * 4,
+                                        rows * 4,
+                                        rows * 4,
+                                        (seqs + 2) * 4,
+                                        (limits.kv_blocks + rows + 1) * 4,
+                                        (seqs + 1) * 4,
+                                        rows * sizeof(DeviceSampleRequest),
+                                        (seqs + 1) * 4,
+                                        work * 4,
+                                        work * 4,
+                                        work};
   uint64_t end = 0;
-  for (int i = 0; i < 9; ++i) {
+  for (int i = 0; i < kMetaRegions; ++i) {
     meta_offsets_[i] = end;
     end = AlignUp(end + sizes[i], kAlign);
   }
-  meta_offsets_[9] = end;
+  meta_offsets_[kMetaRegions] = end;
   {
-    std::vector<int32_t> index(2 * rows + 1, 0);
+    flashinfer_zeros_ = static_cast<int64_t>(std::max(rows, work));
+    std::vector<int32_t> index(rows + flashinfer_zeros_ + 1, 0);
     for (uint64_t r = 0; r < rows; ++r) index[r] = static_cast<int32_t>(r);
-    index[2 * rows] = static_cast<int32_t>(limits.max_context);
+    index.back() = static_cast<int32_t>(limits.max_context);
     ASSIGN_OR_RETURN(
         flashinfer_index_,
         memory_->Allocate(index.size() * 4, DeviceUse::kWorkspace));
@@ -371,6 +392,33 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
         batch.kv_last_page_len[s];
     decode_step_ = batch.positions[s] == length - 1;
   }
+  prefill_work_ = 0;
+#ifdef DF11_HAVE_FLASHINFER
+  if (!decode_step_ && options_.flashinfer_prefill && FlashInferHeads() &&
+      FlashInferPrefillSupports(model_.head_dim)) {
+    // The work list for the real sequences, then invalid entries up to a
+    // length fixed by the row count (a captured graph keeps its grid).
+    std::copy(batch.qo_indptr.begin(), batch.qo_indptr.end(), h.qo_indptr);
+    for (int64_t j = 0; j < pad; ++j) {
+      h.qo_indptr[seqs + j + 1] = static_cast<int32_t>(rows + j + 1);
+    }
+    // The kernel takes the batch as shape.rows sequences (fixed per graph)
+    // and bounds its page reads by kv_indptr[shape.rows]: sequences past the
+    // real ones are empty.
+    for (int64_t k = seqs + pad + 1; k <= shape.rows; ++k) {
+      h.kv_indptr[k] = h.kv_indptr[seqs + pad];
+    }
+    const int64_t used =
+        FlashInferPrefillWork(h.qo_indptr, seqs + pad, model_.group,
+                              h.prefill_request, h.prefill_tile);
+    prefill_work_ =
+        FlashInferPrefillMaxWork(shape.rows, shape.rows, model_.group);
+    for (int64_t i = 0; i < prefill_work_; ++i) {
+      h.prefill_valid[i] = i < used ? 1 : 0;
+      if (i >= used) h.prefill_request[i] = h.prefill_tile[i] = 0;
+    }
+  }
+#endif
   for (int64_t i = 0; i < shape.logit_rows; ++i) {
     // Padding logit rows read their own row (>= i: GatherRows may run in
     // place) and sample nothing.
@@ -404,11 +452,19 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   upload(d.kv_slots, h.kv_slots, shape.rows * 4);
   upload(d.row_seq, h.row_seq, shape.rows * 4);
   upload(d.logit_rows, h.logit_rows, shape.logit_rows * 4);
-  upload(d.kv_indptr, h.kv_indptr, (seqs + pad + 1) * 4);
+  const int64_t kv_seqs =
+      prefill_work_ > 0 ? std::max(seqs + pad, shape.rows) : seqs + pad;
+  upload(d.kv_indptr, h.kv_indptr, (kv_seqs + 1) * 4);
   upload(d.kv_indices, h.kv_indices, (batch.kv_indices.size() + pad) * 4);
   upload(d.kv_last_page_len, h.kv_last_page_len, (seqs + pad) * 4);
   upload(d.requests, h.requests,
          shape.logit_rows * sizeof(DeviceSampleRequest));
+  if (prefill_work_ > 0) {
+    upload(d.qo_indptr, h.qo_indptr, (seqs + pad + 1) * 4);
+    upload(d.prefill_request, h.prefill_request, prefill_work_ * 4);
+    upload(d.prefill_tile, h.prefill_tile, prefill_work_ * 4);
+    upload(d.prefill_valid, h.prefill_valid, prefill_work_);
+  }
   if (store_ != nullptr) store_->set_lookup_rows(shape.rows);
   return shape;
 }
@@ -548,9 +604,7 @@ void CudaBackend::Attention(const void* qkv, int64_t layer, int64_t rows,
   const Meta d = Views(meta_device_.as<uint8_t>());
 #ifdef DF11_HAVE_FLASHINFER
   // FlashInfer's kernel pairs local query head h with kv head h / group.
-  if (options_.flashinfer_decode && decode_step_ &&
-      model_.q_heads == model_.kv_heads * model_.group &&
-      model_.q_head_offset == model_.kv_head_offset * model_.group &&
+  if (options_.flashinfer_decode && decode_step_ && FlashInferHeads() &&
       FlashInferDecodeSupports(model_.head_dim, model_.group)) {
     const int64_t max_rows = limits_.max_batch_tokens;
     FlashInferDecodeArgs f;
@@ -568,9 +622,37 @@ void CudaBackend::Attention(const void* qkv, int64_t layer, int64_t rows,
     f.last_page_len = d.kv_last_page_len;
     f.request_indices = flashinfer_index_.as<int32_t>();
     f.tile_indices = flashinfer_index_.as<int32_t>() + max_rows;
-    f.chunk_size = flashinfer_index_.as<int32_t>() + 2 * max_rows;
+    f.chunk_size =
+        flashinfer_index_.as<int32_t>() + max_rows + flashinfer_zeros_;
     f.out = U16(out);
     Fail(LaunchFlashInferDecode(f, stream_));
+    return;
+  }
+  if (prefill_work_ > 0) {
+    const int64_t max_rows = limits_.max_batch_tokens;
+    FlashInferPrefillArgs f;
+    f.q = U16(qkv);
+    f.q_stride = model_.qkv_width();
+    f.sequences = rows;  // the real ones, then empty ones (BeginStep)
+    f.q_heads = model_.q_heads;
+    f.kv_heads = model_.kv_heads;
+    f.head_dim = model_.head_dim;
+    f.page_size = limits_.kv_block_tokens;
+    f.k_pages = KvPool(false, layer);
+    f.v_pages = KvPool(true, layer);
+    f.qo_indptr = d.qo_indptr;
+    f.kv_indptr = d.kv_indptr;
+    f.kv_indices = d.kv_indices;
+    f.kv_last_page_len = d.kv_last_page_len;
+    f.work = prefill_work_;
+    f.request = d.prefill_request;
+    f.tile = d.prefill_tile;
+    f.valid = d.prefill_valid;
+    f.kv_tiles = flashinfer_index_.as<int32_t>() + max_rows;
+    f.chunk_size =
+        flashinfer_index_.as<int32_t>() + max_rows + flashinfer_zeros_;
+    f.out = U16(out);
+    Fail(LaunchFlashInferPrefill(f, stream_));
     return;
   }
 #endif

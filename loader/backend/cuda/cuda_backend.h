@@ -56,6 +56,9 @@ struct CudaBackendOptions {
   // Decode steps use FlashInfer's paged decode kernel where this build has
   // it and the head shape is instantiated (docs/cuda_backend.md).
   bool flashinfer_decode = true;
+  // Other steps (prefill, mixed) use FlashInfer's paged prefill kernel where
+  // this build has it and the head shape is instantiated.
+  bool flashinfer_prefill = true;
   // One-row products (decode at batch 1) use our GEMV (small_gemv.h)
   // instead of cuBLASLt: faster there, where a step is bound by reading the
   // weights (gemv_bench, docs/perf.md).
@@ -139,7 +142,15 @@ class CudaBackend final : public Backend {
     int32_t* kv_indices;
     int32_t* kv_last_page_len;
     DeviceSampleRequest* requests;
+    // FlashInfer prefill: sequence row ranges and its work list
+    // (flashinfer_prefill.h), padded to a length fixed by the row count,
+    // with the padding entries marked invalid.
+    int32_t* qo_indptr;
+    int32_t* prefill_request;
+    int32_t* prefill_tile;
+    uint8_t* prefill_valid;
   };
+  static constexpr int kMetaRegions = 13;
   // (rows, logit rows, sort, sample, decode step): what the issued ops depend
   // on.
   using GraphKey = std::tuple<int64_t, int64_t, bool, bool, bool>;
@@ -152,6 +163,9 @@ class CudaBackend final : public Backend {
             int64_t out, void* y, bool float_out);
   bool failed() const { return !status_.ok(); }
   Meta Views(uint8_t* base) const;
+  // The head layout FlashInfer's kernels take: local query head h reads kv
+  // head h / group.
+  bool FlashInferHeads() const;
   uint16_t* KvPool(bool v, int64_t layer) const;
 
   WorldConfig world_;
@@ -170,9 +184,13 @@ class CudaBackend final : public Backend {
   int64_t layer_slots_ = 0;
   Buffer rope_cos_, rope_sin_;
   Buffer meta_device_, meta_host_;
-  uint64_t meta_offsets_[10] = {};
-  // FlashInfer decode's fixed inputs: 0..rows-1, zeros, a chunk size.
+  uint64_t meta_offsets_[kMetaRegions + 1] = {};
+  // FlashInfer's fixed inputs: 0..rows-1, zeros (as many as the longer of
+  // rows and the prefill work list), a chunk size.
   Buffer flashinfer_index_;
+  int64_t flashinfer_zeros_ = 0;
+  // This step's FlashInfer prefill launch size (0: not used).
+  int64_t prefill_work_ = 0;
   Buffer logit_rows_f32_;  // [max_logit_rows, vocab_size]
   Buffer sort_buffers_[5];
   SortWorkspace sort_;
