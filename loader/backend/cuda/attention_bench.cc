@@ -4,20 +4,20 @@
 // microseconds and GB/s of KV read), and against FlashInfer's paged prefill
 // kernel, on B fresh prompts of P tokens (microseconds and TFLOP/s of the
 // causal attention). The measurements behind the choice of kernels
-// (docs/cuda_backend.md); model speed is `df11 bench`'s. Before timing a
-// prefill case, the two kernels' outputs are compared (max abs difference).
+// (docs/cuda_backend.md); model speed is `df11 bench`'s.
 //
 //   attention_bench
 //
-// Inputs are random BF16 values, the same for both kernels; each is timed
-// over 20 launches after a warm-up, with CUDA events.
+// Inputs are random BF16 values, the same for both kernels; before timing,
+// the two outputs are compared (the largest difference is printed, and a
+// difference beyond 0.05 stops the program); each kernel is then timed over
+// 20 launches after a warm-up, with CUDA events.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
 #include <random>
 #include <utility>
 #include <vector>
@@ -28,6 +28,7 @@
 #include "loader/backend/cuda/paged_attention.h"
 #include "loader/base/status_macros.h"
 #include "loader/codec/synthetic_weights.h"
+#include "loader/gpu/bench_timer.h"
 #include "loader/gpu/cuda_status.h"
 #ifdef DF11_HAVE_FLASHINFER
 #include "loader/backend/cuda/flashinfer_decode.h"
@@ -38,35 +39,39 @@ namespace df11 {
 namespace {
 
 constexpr int64_t kQHeads = 32, kKvHeads = 8, kHeadDim = 128, kBlock = 16;
+constexpr int64_t kGroup = kQHeads / kKvHeads;
+constexpr int64_t kKvWidth = kKvHeads * kHeadDim;
+constexpr int64_t kWidth = (kQHeads + 2 * kKvHeads) * kHeadDim;
 constexpr int kRuns = 20;
-
-// Device memory freed on scope exit.
-class DeviceArray {
- public:
-  ~DeviceArray() { cudaFree(data_); }
-  absl::Status Upload(const void* host, size_t bytes) {
-    RETURN_IF_ERROR(CUDA_STATUS(cudaMalloc(&data_, bytes)));
-    return CUDA_STATUS(cudaMemcpy(data_, host, bytes, cudaMemcpyHostToDevice));
-  }
-  template <typename T>
-  T* as() const {
-    return static_cast<T*>(data_);
-  }
-
- private:
-  void* data_ = nullptr;
-};
+constexpr double kMaxDifference = 0.05;
 
 std::vector<uint16_t> RandomBf16(size_t n, std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<uint16_t> out(n);
-  for (uint16_t& h : out) {
-    const float f = normal(rng);
-    uint32_t bits;
-    std::memcpy(&bits, &f, sizeof(bits));
-    h = static_cast<uint16_t>(bits >> 16);
-  }
+  for (uint16_t& h : out) h = Bf16FromFloat(normal(rng));
   return out;
+}
+
+template <typename T>
+absl::StatusOr<DeviceArray<>> Upload(const std::vector<T>& host) {
+  const size_t bytes = host.size() * sizeof(T);
+  ASSIGN_OR_RETURN(DeviceArray<> d, DeviceAlloc<>(std::max<size_t>(bytes, 4)));
+  RETURN_IF_ERROR(CUDA_STATUS(
+      cudaMemcpy(d.get(), host.data(), bytes, cudaMemcpyHostToDevice)));
+  return d;
+}
+
+template <typename T>
+T* As(const DeviceArray<>& d) {
+  return static_cast<T*>(d.get());
+}
+
+absl::StatusOr<std::vector<uint16_t>> Download(const DeviceArray<>& d,
+                                               size_t n) {
+  std::vector<uint16_t> host(n);
+  RETURN_IF_ERROR(CUDA_STATUS(
+      cudaMemcpy(host.data(), d.get(), n * 2, cudaMemcpyDeviceToHost)));
+  return host;
 }
 
 // Microseconds per launch of `launch`, over kRuns launches after one.
@@ -88,230 +93,215 @@ absl::StatusOr<double> Time(Launch launch) {
   return 1e3 * ms / kRuns;
 }
 
-absl::Status BenchOne(int64_t batch, int64_t context, std::mt19937& rng) {
-  const int64_t kv_width = kKvHeads * kHeadDim;
-  const int64_t width = (kQHeads + 2 * kKvHeads) * kHeadDim;
-  const int64_t blocks_per = context / kBlock;
-  const int64_t slots = batch * context;
-  DeviceArray k, v, qkv, out, pos, seq, indptr, indices;
-  RETURN_IF_ERROR(
-      k.Upload(RandomBf16(slots * kv_width, rng).data(), slots * kv_width * 2));
-  RETURN_IF_ERROR(
-      v.Upload(RandomBf16(slots * kv_width, rng).data(), slots * kv_width * 2));
-  RETURN_IF_ERROR(
-      qkv.Upload(RandomBf16(batch * width, rng).data(), batch * width * 2));
-  RETURN_IF_ERROR(
-      out.Upload(std::vector<uint16_t>(batch * kQHeads * kHeadDim).data(),
-                 batch * kQHeads * kHeadDim * 2));
-  std::vector<int32_t> hp(batch, static_cast<int32_t>(context - 1)), hs(batch),
-      hi(batch + 1, 0), hx(batch * blocks_per);
-  for (int64_t b = 0; b < batch; ++b) {
-    hs[b] = static_cast<int32_t>(b);
-    hi[b + 1] = static_cast<int32_t>((b + 1) * blocks_per);
-  }
-  for (size_t i = 0; i < hx.size(); ++i) hx[i] = static_cast<int32_t>(i);
-  RETURN_IF_ERROR(pos.Upload(hp.data(), batch * 4));
-  RETURN_IF_ERROR(seq.Upload(hs.data(), batch * 4));
-  RETURN_IF_ERROR(indptr.Upload(hi.data(), (batch + 1) * 4));
-  RETURN_IF_ERROR(indices.Upload(hx.data(), hx.size() * 4));
+// One layer's attention on the device: `batch` sequences of `context` cached
+// tokens, of which the last `step_rows` are the step's rows (1: decode;
+// `context`: a fresh prompt). Pages are consecutive.
+struct Inputs {
+  int64_t batch = 0, context = 0, step_rows = 0;
+  int64_t rows() const { return batch * step_rows; }
+  int64_t out_elements() const { return rows() * kQHeads * kHeadDim; }
+  DeviceArray<> k, v, qkv, out, library_out;
+  DeviceArray<> positions, row_seq, qo_indptr, kv_indptr, kv_indices,
+      last_page_len;
+};
 
+absl::StatusOr<Inputs> MakeInputs(int64_t batch, int64_t context,
+                                  int64_t step_rows, std::mt19937& rng) {
+  Inputs in;
+  in.batch = batch;
+  in.context = context;
+  in.step_rows = step_rows;
+  const int64_t pages = (context + kBlock - 1) / kBlock;
+  const int64_t slots = batch * pages * kBlock;
+  const int64_t rows = in.rows();
+  ASSIGN_OR_RETURN(in.k, Upload(RandomBf16(slots * kKvWidth, rng)));
+  ASSIGN_OR_RETURN(in.v, Upload(RandomBf16(slots * kKvWidth, rng)));
+  ASSIGN_OR_RETURN(in.qkv, Upload(RandomBf16(rows * kWidth, rng)));
+  const std::vector<uint16_t> zeros(in.out_elements());
+  ASSIGN_OR_RETURN(in.out, Upload(zeros));
+  ASSIGN_OR_RETURN(in.library_out, Upload(zeros));
+  std::vector<int32_t> positions(rows), row_seq(rows), qo(batch + 1),
+      kv(batch + 1), indices(batch * pages), last(batch);
+  for (int64_t r = 0; r < rows; ++r) {
+    positions[r] = static_cast<int32_t>(context - step_rows + r % step_rows);
+    row_seq[r] = static_cast<int32_t>(r / step_rows);
+  }
+  for (int64_t b = 0; b <= batch; ++b) {
+    qo[b] = static_cast<int32_t>(b * step_rows);
+    kv[b] = static_cast<int32_t>(b * pages);
+  }
+  for (size_t i = 0; i < indices.size(); ++i) {
+    indices[i] = static_cast<int32_t>(i);
+  }
+  std::fill(last.begin(), last.end(),
+            static_cast<int32_t>(context - (pages - 1) * kBlock));
+  ASSIGN_OR_RETURN(in.positions, Upload(positions));
+  ASSIGN_OR_RETURN(in.row_seq, Upload(row_seq));
+  ASSIGN_OR_RETURN(in.qo_indptr, Upload(qo));
+  ASSIGN_OR_RETURN(in.kv_indptr, Upload(kv));
+  ASSIGN_OR_RETURN(in.kv_indices, Upload(indices));
+  ASSIGN_OR_RETURN(in.last_page_len, Upload(last));
+  return in;
+}
+
+PagedAttentionArgs OurArgs(const Inputs& in) {
   PagedAttentionArgs a;
-  a.qkv = qkv.as<uint16_t>();
-  a.qkv_width = width;
-  a.positions = pos.as<int32_t>();
-  a.row_seq = seq.as<int32_t>();
-  a.rows = batch;
+  a.qkv = As<uint16_t>(in.qkv);
+  a.qkv_width = kWidth;
+  a.positions = As<int32_t>(in.positions);
+  a.row_seq = As<int32_t>(in.row_seq);
+  a.rows = in.rows();
   a.q_heads = kQHeads;
   a.kv_heads = kKvHeads;
-  a.group = kQHeads / kKvHeads;
+  a.group = kGroup;
   a.head_dim = kHeadDim;
-  a.k_pool = k.as<uint16_t>();
-  a.v_pool = v.as<uint16_t>();
-  a.kv_indptr = indptr.as<int32_t>();
-  a.kv_indices = indices.as<int32_t>();
+  a.k_pool = As<uint16_t>(in.k);
+  a.v_pool = As<uint16_t>(in.v);
+  a.kv_indptr = As<int32_t>(in.kv_indptr);
+  a.kv_indices = As<int32_t>(in.kv_indices);
   a.block_tokens = kBlock;
-  a.out = out.as<uint16_t>();
+  a.out = As<uint16_t>(in.out);
+  return a;
+}
+
+// Times our kernel, then `library` (when built) after comparing the two
+// outputs; returns {ours, library, max difference} (-1: no library).
+template <typename Library>
+absl::StatusOr<std::vector<double>> Compare(const Inputs& in, Library library) {
+  const PagedAttentionArgs a = OurArgs(in);
   ASSIGN_OR_RETURN(double ours,
                    Time([&] { return LaunchPagedAttention(a, nullptr); }));
-  double theirs = -1;
+  double theirs = -1, difference = -1;
 #ifdef DF11_HAVE_FLASHINFER
-  std::vector<int32_t> last(batch, static_cast<int32_t>(kBlock)),
-      index(2 * batch + 1, 0);
+  RETURN_IF_ERROR(library());
+  ASSIGN_OR_RETURN(std::vector<uint16_t> mine,
+                   Download(in.out, in.out_elements()));
+  ASSIGN_OR_RETURN(std::vector<uint16_t> lib,
+                   Download(in.library_out, in.out_elements()));
+  difference = 0;
+  for (size_t i = 0; i < mine.size(); ++i) {
+    difference = std::max<double>(
+        difference, std::abs(FloatFromBf16(mine[i]) - FloatFromBf16(lib[i])));
+  }
+  if (!(difference <= kMaxDifference)) {
+    return absl::InternalError(absl::StrCat(
+        "the outputs differ by up to ", difference, " (batch ", in.batch,
+        ", context ", in.context, ", rows per sequence ", in.step_rows, ")"));
+  }
+  ASSIGN_OR_RETURN(theirs, Time(library));
+#else
+  (void)library;
+#endif
+  return std::vector<double>{ours, theirs, difference};
+}
+
+#ifdef DF11_HAVE_FLASHINFER
+FlashInferPaged Paged(const Inputs& in) {
+  FlashInferPaged p;
+  p.q = As<uint16_t>(in.qkv);
+  p.q_stride = kWidth;
+  p.q_heads = kQHeads;
+  p.kv_heads = kKvHeads;
+  p.head_dim = kHeadDim;
+  p.page_size = kBlock;
+  p.k_pages = As<uint16_t>(in.k);
+  p.v_pages = As<uint16_t>(in.v);
+  p.kv_indptr = As<int32_t>(in.kv_indptr);
+  p.kv_indices = As<int32_t>(in.kv_indices);
+  p.kv_last_page_len = As<int32_t>(in.last_page_len);
+  p.out = As<uint16_t>(in.library_out);
+  return p;
+}
+#endif
+
+// B sequences of C cached tokens, one new row each.
+absl::Status BenchDecode(int64_t batch, int64_t context, std::mt19937& rng) {
+  ASSIGN_OR_RETURN(Inputs in, MakeInputs(batch, context, 1, rng));
+#ifdef DF11_HAVE_FLASHINFER
+  std::vector<int32_t> index(2 * batch + 1, 0);
   for (int64_t b = 0; b < batch; ++b) index[b] = static_cast<int32_t>(b);
   index[2 * batch] = static_cast<int32_t>(context);
-  DeviceArray dlast, dindex;
-  RETURN_IF_ERROR(dlast.Upload(last.data(), batch * 4));
-  RETURN_IF_ERROR(dindex.Upload(index.data(), index.size() * 4));
+  ASSIGN_OR_RETURN(DeviceArray<> dindex, Upload(index));
   FlashInferDecodeArgs f;
-  f.q = qkv.as<uint16_t>();
-  f.q_stride = width;
+  f.paged = Paged(in);
   f.rows = batch;
-  f.q_heads = kQHeads;
-  f.kv_heads = kKvHeads;
-  f.head_dim = kHeadDim;
-  f.page_size = kBlock;
-  f.k_pages = k.as<uint16_t>();
-  f.v_pages = v.as<uint16_t>();
-  f.indptr = indptr.as<int32_t>();
-  f.indices = indices.as<int32_t>();
-  f.last_page_len = dlast.as<int32_t>();
-  f.request_indices = dindex.as<int32_t>();
-  f.tile_indices = dindex.as<int32_t>() + batch;
-  f.chunk_size = dindex.as<int32_t>() + 2 * batch;
-  f.out = out.as<uint16_t>();
-  ASSIGN_OR_RETURN(theirs,
-                   Time([&] { return LaunchFlashInferDecode(f, nullptr); }));
+  f.request_indices = As<int32_t>(dindex);
+  f.tile_indices = As<int32_t>(dindex) + batch;
+  f.chunk_size = As<int32_t>(dindex) + 2 * batch;
+  const auto library = [&] { return LaunchFlashInferDecode(f, nullptr); };
+#else
+  const auto library = [] { return absl::OkStatus(); };
 #endif
-  const double bytes = 2.0 * batch * context * kv_width * 2;
-  std::printf("%-8lld %-8lld %12.1f %12.1f %14.1f %16.1f %12.0f\n",
+  ASSIGN_OR_RETURN(std::vector<double> t, Compare(in, library));
+  const double bytes = 2.0 * batch * context * kKvWidth * 2;
+  std::printf("%-8lld %-8lld %12.1f %12.1f %14.1f %16.1f %12.4f\n",
               static_cast<long long>(batch), static_cast<long long>(context),
-              ours, bytes / ours / 1e3, theirs,
-              theirs > 0 ? bytes / theirs / 1e3 : 0.0, bytes);
+              t[0], bytes / t[0] / 1e3, t[1],
+              t[1] > 0 ? bytes / t[1] / 1e3 : 0.0, t[2]);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<uint16_t>> Download(const DeviceArray& a, size_t n) {
-  std::vector<uint16_t> host(n);
-  RETURN_IF_ERROR(CUDA_STATUS(
-      cudaMemcpy(host.data(), a.as<void>(), n * 2, cudaMemcpyDeviceToHost)));
-  return host;
-}
-
-// B fresh prompts of P tokens each: every row attends to its prompt's rows
-// up to itself.
+// B fresh prompts of P tokens: every row attends to its prompt up to
+// itself.
 absl::Status BenchPrefill(int64_t batch, int64_t prompt, std::mt19937& rng) {
-  const int64_t kv_width = kKvHeads * kHeadDim;
-  const int64_t width = (kQHeads + 2 * kKvHeads) * kHeadDim;
-  const int64_t blocks_per = (prompt + kBlock - 1) / kBlock;
-  const int64_t rows = batch * prompt;
-  const int64_t slots = batch * blocks_per * kBlock;
-  const int64_t out_n = rows * kQHeads * kHeadDim;
-  DeviceArray k, v, qkv, out, out_fi, pos, seq, indptr, indices;
-  RETURN_IF_ERROR(
-      k.Upload(RandomBf16(slots * kv_width, rng).data(), slots * kv_width * 2));
-  RETURN_IF_ERROR(
-      v.Upload(RandomBf16(slots * kv_width, rng).data(), slots * kv_width * 2));
-  RETURN_IF_ERROR(
-      qkv.Upload(RandomBf16(rows * width, rng).data(), rows * width * 2));
-  const std::vector<uint16_t> zeros(out_n);
-  RETURN_IF_ERROR(out.Upload(zeros.data(), out_n * 2));
-  RETURN_IF_ERROR(out_fi.Upload(zeros.data(), out_n * 2));
-  std::vector<int32_t> hp(rows), hs(rows), hi(batch + 1, 0),
-      hx(batch * blocks_per);
-  for (int64_t r = 0; r < rows; ++r) {
-    hp[r] = static_cast<int32_t>(r % prompt);
-    hs[r] = static_cast<int32_t>(r / prompt);
-  }
-  for (int64_t b = 0; b < batch; ++b) {
-    hi[b + 1] = static_cast<int32_t>((b + 1) * blocks_per);
-  }
-  for (size_t i = 0; i < hx.size(); ++i) hx[i] = static_cast<int32_t>(i);
-  RETURN_IF_ERROR(pos.Upload(hp.data(), rows * 4));
-  RETURN_IF_ERROR(seq.Upload(hs.data(), rows * 4));
-  RETURN_IF_ERROR(indptr.Upload(hi.data(), (batch + 1) * 4));
-  RETURN_IF_ERROR(indices.Upload(hx.data(), hx.size() * 4));
-
-  PagedAttentionArgs a;
-  a.qkv = qkv.as<uint16_t>();
-  a.qkv_width = width;
-  a.positions = pos.as<int32_t>();
-  a.row_seq = seq.as<int32_t>();
-  a.rows = rows;
-  a.q_heads = kQHeads;
-  a.kv_heads = kKvHeads;
-  a.group = kQHeads / kKvHeads;
-  a.head_dim = kHeadDim;
-  a.k_pool = k.as<uint16_t>();
-  a.v_pool = v.as<uint16_t>();
-  a.kv_indptr = indptr.as<int32_t>();
-  a.kv_indices = indices.as<int32_t>();
-  a.block_tokens = kBlock;
-  a.out = out.as<uint16_t>();
-  RETURN_IF_ERROR(LaunchPagedAttention(a, nullptr));
-  ASSIGN_OR_RETURN(double ours,
-                   Time([&] { return LaunchPagedAttention(a, nullptr); }));
-  double theirs = -1, diff = -1;
+  ASSIGN_OR_RETURN(Inputs in, MakeInputs(batch, prompt, prompt, rng));
 #ifdef DF11_HAVE_FLASHINFER
-  const int64_t group = kQHeads / kKvHeads;
-  std::vector<int32_t> qo(batch + 1), last(batch), request(rows * group),
-      tile(rows * group);
+  std::vector<int32_t> qo(batch + 1);
   for (int64_t b = 0; b <= batch; ++b) qo[b] = static_cast<int32_t>(b * prompt);
-  for (int64_t b = 0; b < batch; ++b) {
-    last[b] = static_cast<int32_t>(prompt - (blocks_per - 1) * kBlock);
-  }
-  const int64_t work = FlashInferPrefillWork(qo.data(), batch, group,
+  const int64_t most = FlashInferPrefillMaxWork(in.rows(), batch, kGroup);
+  std::vector<int32_t> request(most), tile(most);
+  const int64_t work = FlashInferPrefillWork(qo.data(), batch, kGroup,
                                              request.data(), tile.data());
-  const std::vector<uint8_t> valid(work, 1);
-  const std::vector<int32_t> index(work + 1, 0);
-  DeviceArray dqo, dlast, drequest, dtile, dvalid, dindex;
-  RETURN_IF_ERROR(dqo.Upload(qo.data(), qo.size() * 4));
-  RETURN_IF_ERROR(dlast.Upload(last.data(), last.size() * 4));
-  RETURN_IF_ERROR(drequest.Upload(request.data(), work * 4));
-  RETURN_IF_ERROR(dtile.Upload(tile.data(), work * 4));
-  RETURN_IF_ERROR(dvalid.Upload(valid.data(), work));
-  RETURN_IF_ERROR(dindex.Upload(index.data(), index.size() * 4));
+  request.resize(work);
+  tile.resize(work);
+  ASSIGN_OR_RETURN(DeviceArray<> drequest, Upload(request));
+  ASSIGN_OR_RETURN(DeviceArray<> dtile, Upload(tile));
+  ASSIGN_OR_RETURN(DeviceArray<> dvalid, Upload(std::vector<uint8_t>(work, 1)));
+  ASSIGN_OR_RETURN(DeviceArray<> dzeros,
+                   Upload(std::vector<int32_t>(work + 1, 0)));
   FlashInferPrefillArgs f;
-  f.q = qkv.as<uint16_t>();
-  f.q_stride = width;
+  f.paged = Paged(in);
   f.sequences = batch;
-  f.q_heads = kQHeads;
-  f.kv_heads = kKvHeads;
-  f.head_dim = kHeadDim;
-  f.page_size = kBlock;
-  f.k_pages = k.as<uint16_t>();
-  f.v_pages = v.as<uint16_t>();
-  f.qo_indptr = dqo.as<int32_t>();
-  f.kv_indptr = indptr.as<int32_t>();
-  f.kv_indices = indices.as<int32_t>();
-  f.kv_last_page_len = dlast.as<int32_t>();
+  f.qo_indptr = As<int32_t>(in.qo_indptr);
   f.work = work;
-  f.request = drequest.as<int32_t>();
-  f.tile = dtile.as<int32_t>();
-  f.valid = dvalid.as<uint8_t>();
-  f.kv_tiles = dindex.as<int32_t>();
-  f.chunk_size = dindex.as<int32_t>() + work;
-  f.out = out_fi.as<uint16_t>();
-  RETURN_IF_ERROR(LaunchFlashInferPrefill(f, nullptr));
-  ASSIGN_OR_RETURN(std::vector<uint16_t> mine, Download(out, out_n));
-  ASSIGN_OR_RETURN(std::vector<uint16_t> fi, Download(out_fi, out_n));
-  diff = 0;
-  for (int64_t i = 0; i < out_n; ++i) {
-    diff = std::max<double>(
-        diff, std::abs(FloatFromBf16(mine[i]) - FloatFromBf16(fi[i])));
-  }
-  if (!(diff < 0.05)) {
-    return absl::InternalError(absl::StrCat("prefill outputs differ: max abs ",
-                                            diff, " (batch ", batch,
-                                            ", prompt ", prompt, ")"));
-  }
-  ASSIGN_OR_RETURN(theirs,
-                   Time([&] { return LaunchFlashInferPrefill(f, nullptr); }));
+  f.request = As<int32_t>(drequest);
+  f.tile = As<int32_t>(dtile);
+  f.valid = As<uint8_t>(dvalid);
+  f.kv_tiles = As<int32_t>(dzeros);
+  f.chunk_size = As<int32_t>(dzeros) + work;
+  const auto library = [&] { return LaunchFlashInferPrefill(f, nullptr); };
+#else
+  const auto library = [] { return absl::OkStatus(); };
 #endif
-  // Causal: about half of the P x P scores, 2 FLOPs each for QK and PV.
+  ASSIGN_OR_RETURN(std::vector<double> t, Compare(in, library));
+  // Causal: P(P+1)/2 scores per head, 2 FLOPs each for QK and for PV.
   const double flops =
       4.0 * batch * kQHeads * kHeadDim * (prompt * (prompt + 1) / 2.0);
   std::printf("%-8lld %-8lld %12.1f %12.1f %14.1f %16.1f %12.4f\n",
               static_cast<long long>(batch), static_cast<long long>(prompt),
-              ours, flops / ours / 1e6, theirs,
-              theirs > 0 ? flops / theirs / 1e6 : 0.0, diff);
+              t[0], flops / t[0] / 1e6, t[1],
+              t[1] > 0 ? flops / t[1] / 1e6 : 0.0, t[2]);
   return absl::OkStatus();
+}
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "attention_bench: %s\n", s.ToString().c_str());
+  return 1;
 }
 
 }  // namespace
 }  // namespace df11
 
 int main() {
+  std::mt19937 rng(7);
+  std::printf("decode (one new row per sequence)\n");
   std::printf("%-8s %-8s %12s %12s %14s %16s %12s\n", "batch", "context",
               "ours us", "ours GB/s", "flashinfer us", "flashinfer GB/s",
-              "KV bytes");
-  std::mt19937 rng(7);
+              "max |diff|");
   for (int64_t context : {1024, 4096}) {
     for (int64_t batch : {1, 16, 64}) {
-      const absl::Status s = df11::BenchOne(batch, context, rng);
-      if (!s.ok()) {
-        std::fprintf(stderr, "attention_bench: %s\n", s.ToString().c_str());
-        return 1;
-      }
+      const absl::Status s = df11::BenchDecode(batch, context, rng);
+      if (!s.ok()) return df11::Fail(s);
     }
   }
   std::printf("\nprefill (causal, fresh prompts)\n");
@@ -324,10 +314,7 @@ int main() {
                                       {8, 512},
                                       {64, 128}}) {
     const absl::Status s = df11::BenchPrefill(batch, prompt, rng);
-    if (!s.ok()) {
-      std::fprintf(stderr, "attention_bench: %s\n", s.ToString().c_str());
-      return 1;
-    }
+    if (!s.ok()) return df11::Fail(s);
   }
   return 0;
 }

@@ -603,55 +603,45 @@ void CudaBackend::Attention(const void* qkv, int64_t layer, int64_t rows,
   if (failed()) return;
   const Meta d = Views(meta_device_.as<uint8_t>());
 #ifdef DF11_HAVE_FLASHINFER
-  // FlashInfer's kernel pairs local query head h with kv head h / group.
+  // FlashInfer's kernels pair local query head h with kv head h / group.
+  FlashInferPaged paged;
+  paged.q = U16(qkv);
+  paged.q_stride = model_.qkv_width();
+  paged.q_heads = model_.q_heads;
+  paged.kv_heads = model_.kv_heads;
+  paged.head_dim = model_.head_dim;
+  paged.page_size = limits_.kv_block_tokens;
+  paged.k_pages = KvPool(false, layer);
+  paged.v_pages = KvPool(true, layer);
+  paged.kv_indptr = d.kv_indptr;
+  paged.kv_indices = d.kv_indices;
+  paged.kv_last_page_len = d.kv_last_page_len;
+  paged.out = U16(out);
+  int32_t* const index = flashinfer_index_.as<int32_t>();
+  int32_t* const zeros = index + limits_.max_batch_tokens;
+  int32_t* const chunk_size = zeros + flashinfer_zeros_;
   if (options_.flashinfer_decode && decode_step_ && FlashInferHeads() &&
       FlashInferDecodeSupports(model_.head_dim, model_.group)) {
-    const int64_t max_rows = limits_.max_batch_tokens;
     FlashInferDecodeArgs f;
-    f.q = U16(qkv);
-    f.q_stride = model_.qkv_width();
+    f.paged = paged;
     f.rows = rows;
-    f.q_heads = model_.q_heads;
-    f.kv_heads = model_.kv_heads;
-    f.head_dim = model_.head_dim;
-    f.page_size = limits_.kv_block_tokens;
-    f.k_pages = KvPool(false, layer);
-    f.v_pages = KvPool(true, layer);
-    f.indptr = d.kv_indptr;
-    f.indices = d.kv_indices;
-    f.last_page_len = d.kv_last_page_len;
-    f.request_indices = flashinfer_index_.as<int32_t>();
-    f.tile_indices = flashinfer_index_.as<int32_t>() + max_rows;
-    f.chunk_size =
-        flashinfer_index_.as<int32_t>() + max_rows + flashinfer_zeros_;
-    f.out = U16(out);
+    f.request_indices = index;  // 0..rows-1
+    f.tile_indices = zeros;
+    f.chunk_size = chunk_size;
     Fail(LaunchFlashInferDecode(f, stream_));
     return;
   }
   if (prefill_work_ > 0) {
-    const int64_t max_rows = limits_.max_batch_tokens;
     FlashInferPrefillArgs f;
-    f.q = U16(qkv);
-    f.q_stride = model_.qkv_width();
+    f.paged = paged;
     f.sequences = rows;  // the real ones, then empty ones (BeginStep)
-    f.q_heads = model_.q_heads;
-    f.kv_heads = model_.kv_heads;
-    f.head_dim = model_.head_dim;
-    f.page_size = limits_.kv_block_tokens;
-    f.k_pages = KvPool(false, layer);
-    f.v_pages = KvPool(true, layer);
     f.qo_indptr = d.qo_indptr;
-    f.kv_indptr = d.kv_indptr;
-    f.kv_indices = d.kv_indices;
-    f.kv_last_page_len = d.kv_last_page_len;
     f.work = prefill_work_;
     f.request = d.prefill_request;
     f.tile = d.prefill_tile;
     f.valid = d.prefill_valid;
-    f.kv_tiles = flashinfer_index_.as<int32_t>() + max_rows;
-    f.chunk_size =
-        flashinfer_index_.as<int32_t>() + max_rows + flashinfer_zeros_;
-    f.out = U16(out);
+    f.kv_tiles = zeros;
+    f.chunk_size = chunk_size;
     Fail(LaunchFlashInferPrefill(f, stream_));
     return;
   }

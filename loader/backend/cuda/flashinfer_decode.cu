@@ -6,15 +6,15 @@
 #include <flashinfer/attention/decode.cuh>
 #include <flashinfer/attention/default_decode_params.cuh>
 #include <flashinfer/attention/variants.cuh>
-#include <flashinfer/page.cuh>
 
 #include "absl/strings/str_cat.h"
 #include "loader/backend/cuda/flashinfer_decode.h"
+#include "loader/backend/cuda/flashinfer_paged.cuh"
 
 namespace df11 {
 namespace {
 
-using Bf16 = __nv_bfloat16;
+using Bf16 = FlashInferBf16;
 using Params = flashinfer::BatchDecodeParams<Bf16, Bf16, Bf16, int32_t>;
 using Variant = flashinfer::DefaultAttention<false, false, false, false>;
 
@@ -36,26 +36,22 @@ bool FlashInferDecodeSupports(int64_t head_dim, int64_t group) {
 
 absl::Status LaunchFlashInferDecode(const FlashInferDecodeArgs& a,
                                     cudaStream_t stream) {
-  if (a.kv_heads < 1 || a.q_heads % a.kv_heads != 0 ||
-      !FlashInferDecodeSupports(a.head_dim, a.q_heads / a.kv_heads) ||
-      a.rows < 0 || a.page_size < 1) {
+  const FlashInferPaged& g = a.paged;
+  if (g.kv_heads < 1 || g.q_heads % g.kv_heads != 0 ||
+      !FlashInferDecodeSupports(g.head_dim, g.q_heads / g.kv_heads) ||
+      a.rows < 0 || g.page_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "FlashInfer decode: head_dim ", a.head_dim, " with ", a.q_heads,
-        " query heads over ", a.kv_heads, " kv heads is not instantiated"));
+        "FlashInfer decode: head_dim ", g.head_dim, " with ", g.q_heads,
+        " query heads over ", g.kv_heads, " kv heads is not instantiated"));
   }
   if (a.rows == 0) return absl::OkStatus();
-  flashinfer::paged_kv_t<Bf16, int32_t> kv(
-      static_cast<uint32_t>(a.kv_heads), static_cast<uint32_t>(a.page_size),
-      static_cast<uint32_t>(a.head_dim), static_cast<uint32_t>(a.rows),
-      flashinfer::QKVLayout::kNHD, reinterpret_cast<Bf16*>(a.k_pages),
-      reinterpret_cast<Bf16*>(a.v_pages), a.indices, a.indptr, a.last_page_len);
-  Params p(reinterpret_cast<Bf16*>(const_cast<uint16_t*>(a.q)),
-           /*q_rope_offset=*/nullptr, kv, reinterpret_cast<Bf16*>(a.out),
+  Params p(FlashInferQ(g), /*q_rope_offset=*/nullptr,
+           FlashInferPagedKv(g, a.rows), FlashInferOut(g),
            /*lse=*/nullptr, /*maybe_alibi_slopes=*/nullptr,
-           static_cast<uint32_t>(a.q_heads), static_cast<int32_t>(a.q_stride),
-           static_cast<int32_t>(a.head_dim), /*window_left=*/-1,
+           static_cast<uint32_t>(g.q_heads), static_cast<int32_t>(g.q_stride),
+           static_cast<int32_t>(g.head_dim), /*window_left=*/-1,
            /*logits_soft_cap=*/0.0f,
-           /*sm_scale=*/1.0f / std::sqrt(static_cast<float>(a.head_dim)),
+           /*sm_scale=*/1.0f / std::sqrt(static_cast<float>(g.head_dim)),
            /*rope_scale=*/1.0f, /*rope_theta=*/1e4f);
   p.padded_batch_size = static_cast<uint32_t>(a.rows);
   p.request_indices = a.request_indices;
@@ -63,7 +59,7 @@ absl::Status LaunchFlashInferDecode(const FlashInferDecodeArgs& a,
   p.kv_chunk_size_ptr = a.chunk_size;
   p.block_valid_mask = nullptr;
   const cudaError_t e =
-      a.head_dim == 64 ? Run<64>(p, stream) : Run<128>(p, stream);
+      g.head_dim == 64 ? Run<64>(p, stream) : Run<128>(p, stream);
   if (e != cudaSuccess) {
     return absl::InternalError(absl::StrCat(
         "FlashInfer BatchDecodeWithPagedKVCacheDispatched failed: ",

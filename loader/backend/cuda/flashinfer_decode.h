@@ -15,30 +15,18 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "loader/backend/cuda/flashinfer_paged.h"
 
 namespace df11 {
 
 struct FlashInferDecodeArgs {
-  // q of row b, head h at q + b * q_stride + h * head_dim; BF16.
-  const uint16_t* q = nullptr;
-  int64_t q_stride = 0;
+  FlashInferPaged paged;
   int64_t rows = 0;  // = sequences: row b is sequence b's last token
-  int64_t q_heads = 0;
-  int64_t kv_heads = 0;  // query head h reads kv head h / (q_heads / kv_heads)
-  int64_t head_dim = 0;
-  int64_t page_size = 16;
-  // Pools [pages][page_size][kv_heads][head_dim] (NHD), BF16.
-  uint16_t* k_pages = nullptr;
-  uint16_t* v_pages = nullptr;
-  int32_t* indptr = nullptr;         // [rows + 1]
-  int32_t* indices = nullptr;        // page ids
-  int32_t* last_page_len = nullptr;  // [rows]
   // Device scratch: request_indices [rows] = 0..rows-1, kv_tile_indices
   // [rows] = 0, and one int (the chunk size, unused without split-KV).
   int32_t* request_indices = nullptr;
   int32_t* tile_indices = nullptr;
   int32_t* chunk_size = nullptr;
-  uint16_t* out = nullptr;  // [rows, q_heads, head_dim]
 };
 
 bool FlashInferDecodeSupports(int64_t head_dim, int64_t group);

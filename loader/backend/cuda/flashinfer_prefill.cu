@@ -8,15 +8,15 @@
 #include <flashinfer/attention/mask.cuh>
 #include <flashinfer/attention/prefill.cuh>
 #include <flashinfer/attention/variants.cuh>
-#include <flashinfer/page.cuh>
 
 #include "absl/strings/str_cat.h"
+#include "loader/backend/cuda/flashinfer_paged.cuh"
 #include "loader/backend/cuda/flashinfer_prefill.h"
 
 namespace df11 {
 namespace {
 
-using Bf16 = __nv_bfloat16;
+using Bf16 = FlashInferBf16;
 using Params = flashinfer::BatchPrefillPagedParams<Bf16, Bf16, Bf16, int32_t>;
 using Variant = flashinfer::DefaultAttention<false, false, false, false>;
 constexpr uint32_t kTileQ = kFlashInferPrefillTileQ;
@@ -59,28 +59,23 @@ bool FlashInferPrefillSupports(int64_t head_dim) {
 
 absl::Status LaunchFlashInferPrefill(const FlashInferPrefillArgs& a,
                                      cudaStream_t stream) {
-  if (a.kv_heads < 1 || a.q_heads % a.kv_heads != 0 ||
-      !FlashInferPrefillSupports(a.head_dim) || a.sequences < 0 || a.work < 0 ||
-      a.page_size < 1) {
+  const FlashInferPaged& g = a.paged;
+  if (g.kv_heads < 1 || g.q_heads % g.kv_heads != 0 ||
+      !FlashInferPrefillSupports(g.head_dim) || a.sequences < 0 || a.work < 0 ||
+      g.page_size < 1) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "FlashInfer prefill: head_dim ", a.head_dim, " with ", a.q_heads,
-        " query heads over ", a.kv_heads, " kv heads is not instantiated"));
+        "FlashInfer prefill: head_dim ", g.head_dim, " with ", g.q_heads,
+        " query heads over ", g.kv_heads, " kv heads is not instantiated"));
   }
   if (a.work == 0) return absl::OkStatus();
-  flashinfer::paged_kv_t<Bf16, int32_t> kv(
-      static_cast<uint32_t>(a.kv_heads), static_cast<uint32_t>(a.page_size),
-      static_cast<uint32_t>(a.head_dim), static_cast<uint32_t>(a.sequences),
-      flashinfer::QKVLayout::kNHD, reinterpret_cast<Bf16*>(a.k_pages),
-      reinterpret_cast<Bf16*>(a.v_pages), a.kv_indices, a.kv_indptr,
-      a.kv_last_page_len);
-  Params p(reinterpret_cast<Bf16*>(const_cast<uint16_t*>(a.q)), kv,
+  Params p(FlashInferQ(g), FlashInferPagedKv(g, a.sequences),
            /*maybe_custom_mask=*/nullptr, a.qo_indptr,
            /*maybe_mask_indptr=*/nullptr, /*maybe_q_rope_offset=*/nullptr,
-           reinterpret_cast<Bf16*>(a.out), /*lse=*/nullptr,
-           /*maybe_alibi_slopes=*/nullptr, static_cast<uint32_t>(a.q_heads),
-           static_cast<int32_t>(a.q_stride), static_cast<int32_t>(a.head_dim),
+           FlashInferOut(g), /*lse=*/nullptr,
+           /*maybe_alibi_slopes=*/nullptr, static_cast<uint32_t>(g.q_heads),
+           static_cast<int32_t>(g.q_stride), static_cast<int32_t>(g.head_dim),
            /*window_left=*/-1, /*logits_soft_cap=*/0.0f,
-           /*sm_scale=*/1.0f / std::sqrt(static_cast<float>(a.head_dim)),
+           /*sm_scale=*/1.0f / std::sqrt(static_cast<float>(g.head_dim)),
            /*rope_scale=*/1.0f, /*rope_theta=*/1e4f);
   p.request_indices = a.request;
   p.qo_tile_indices = a.tile;
@@ -92,7 +87,7 @@ absl::Status LaunchFlashInferPrefill(const FlashInferPrefillArgs& a,
   p.partition_kv = false;
   cudaError_t e = cudaSuccess;
   try {
-    e = a.head_dim == 64 ? Run<64>(p, stream) : Run<128>(p, stream);
+    e = g.head_dim == 64 ? Run<64>(p, stream) : Run<128>(p, stream);
   } catch (const std::exception& ex) {  // FLASHINFER_ERROR throws
     return absl::InternalError(
         absl::StrCat("FlashInfer prefill rejected the launch: ", ex.what()));

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "absl/status/status.h"
+#include "loader/backend/cuda/flashinfer_paged.h"
 
 namespace df11 {
 
@@ -36,21 +37,9 @@ int64_t FlashInferPrefillMaxWork(int64_t rows, int64_t sequences,
                                  int64_t group);
 
 struct FlashInferPrefillArgs {
-  // q of row r, head h at q + r * q_stride + h * head_dim; BF16.
-  const uint16_t* q = nullptr;
-  int64_t q_stride = 0;
+  FlashInferPaged paged;  // kv_indptr etc. over `sequences` sequences
   int64_t sequences = 0;
-  int64_t q_heads = 0;
-  int64_t kv_heads = 0;  // query head h reads kv head h / (q_heads / kv_heads)
-  int64_t head_dim = 0;
-  int64_t page_size = 16;
-  // Pools [pages][page_size][kv_heads][head_dim] (NHD), BF16.
-  uint16_t* k_pages = nullptr;
-  uint16_t* v_pages = nullptr;
-  int32_t* qo_indptr = nullptr;         // [sequences + 1], device
-  int32_t* kv_indptr = nullptr;         // [sequences + 1]: page ranges
-  int32_t* kv_indices = nullptr;        // page ids
-  int32_t* kv_last_page_len = nullptr;  // [sequences]
+  int32_t* qo_indptr = nullptr;  // [sequences + 1], device
   // The work list from FlashInferPrefillWork, on the device, `work` long,
   // valid[i] != 0 for the entries in use (CTAs of the others return at
   // once); kv_tiles: `work` zeros; chunk_size: one int (unused without
@@ -61,7 +50,6 @@ struct FlashInferPrefillArgs {
   uint8_t* valid = nullptr;
   int32_t* kv_tiles = nullptr;
   int32_t* chunk_size = nullptr;
-  uint16_t* out = nullptr;  // [rows, q_heads, head_dim]
 };
 
 bool FlashInferPrefillSupports(int64_t head_dim);
