@@ -326,6 +326,7 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
   needs_sort_ = false;
   any_sample_ = false;
   decode_step_ = false;
+  prefill_work_ = 0;
   real_logit_rows_ = static_cast<int64_t>(batch.logit_rows.size());
   StepShape shape{batch.rows(), real_logit_rows_};
   if (store_ != nullptr) store_->set_lookup_rows(0);  // until the upload
@@ -392,7 +393,6 @@ StepShape CudaBackend::BeginStep(const StepBatch& batch) {
         batch.kv_last_page_len[s];
     decode_step_ = batch.positions[s] == length - 1;
   }
-  prefill_work_ = 0;
 #ifdef DF11_HAVE_FLASHINFER
   if (!decode_step_ && options_.flashinfer_prefill && FlashInferHeads() &&
       FlashInferPrefillSupports(model_.head_dim)) {
